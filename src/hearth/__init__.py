@@ -1,0 +1,6 @@
+"""hearth: a private, local LLM workbench."""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"
+__all__ = ["__version__"]

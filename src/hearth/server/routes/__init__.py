@@ -1,0 +1,1 @@
+"""Route modules: thin adapters from HTTP to the services. Each exposes `router`."""

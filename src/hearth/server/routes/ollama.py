@@ -1,0 +1,7 @@
+"""Routes: ollama (placeholder until its issue lands)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+router = APIRouter()
