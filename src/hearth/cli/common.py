@@ -1,0 +1,113 @@
+"""What every command shares: the services, one error handler, console output."""
+
+from __future__ import annotations
+
+import sys
+import traceback
+from typing import Any, NoReturn
+
+import click
+import typer
+from rich.console import Console
+from typer.core import TyperGroup
+
+from hearth.config import Settings
+from hearth.errors import HearthError, InvalidInput
+
+__all__ = [
+    "HearthGroup",
+    "console",
+    "err_console",
+    "fail",
+    "get_services",
+    "get_settings",
+    "print_json",
+]
+
+console = Console(highlight=False, soft_wrap=True)
+err_console = Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+def _root(ctx: click.Context) -> click.Context:
+    while ctx.parent is not None:
+        ctx = ctx.parent
+    return ctx
+
+
+def get_settings(ctx: click.Context | None = None) -> Settings:
+    ctx = ctx or click.get_current_context()
+    root = _root(ctx)
+    settings = root.meta.get("hearth.settings")
+    if settings is None:
+        settings = Settings.from_env()
+        root.meta["hearth.settings"] = settings
+    return settings
+
+
+def get_services(ctx: click.Context | None = None) -> Any:
+    """The in-process services, built once per command run and closed at its end."""
+    from hearth.services import Services
+
+    ctx = ctx or click.get_current_context()
+    root = _root(ctx)
+    services = root.meta.get("hearth.services")
+    if services is None:
+        services = Services.create(get_settings(ctx))
+        root.meta["hearth.services"] = services
+        root.call_on_close(services.close)
+    return services
+
+
+def fail(message: str) -> NoReturn:
+    """Stop the command with a one-line error (exit code 1)."""
+    raise InvalidInput(message)
+
+
+def print_json(data: Any) -> None:
+    import json
+
+    sys.stdout.write(json.dumps(data, ensure_ascii=False, indent=2, default=str) + "\n")
+    sys.stdout.flush()
+
+
+def _debug() -> bool:
+    try:
+        return get_settings().debug
+    except (HearthError, RuntimeError):
+        return False
+
+
+class HearthGroup(TyperGroup):
+    """The root group: turns every error into one line on stderr and exit code 1."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except HearthError as exc:
+            if _debug():
+                traceback.print_exc()
+            err_console.print(f"[bold red]Error:[/] {exc.message}", markup=True, highlight=False)
+            raise typer.Exit(1) from None
+        except KeyboardInterrupt:
+            err_console.print("Interrupted.")
+            raise typer.Exit(130) from None
+        except (click.exceptions.Exit, click.ClickException, click.exceptions.Abort):
+            raise
+        except BrokenPipeError:
+            raise typer.Exit(1) from None
+        except OSError as exc:
+            if _debug():
+                traceback.print_exc()
+            name = f" {exc.filename}" if getattr(exc, "filename", None) else ""
+            err_console.print(f"[bold red]Error:[/] {exc.strerror or exc}{name}", markup=True, highlight=False)
+            raise typer.Exit(1) from None
+        except Exception as exc:
+            if _debug():
+                traceback.print_exc()
+            err_console.print(
+                f"[bold red]Error:[/] unexpected {type(exc).__name__}: {exc} "
+                "(run with HEARTH_DEBUG=1 for the traceback, and please report it)",
+                markup=True,
+                highlight=False,
+            )
+            raise typer.Exit(1) from None

@@ -1,0 +1,468 @@
+"""One loaded GGUF model, decoded with continuous batching.
+
+A `LlamaRunner` owns a llama.cpp context with `n_parallel` sequence slots sharing one
+KV cache, and one decode thread. Requests are admitted into free slots as they come;
+each step of the loop puts, into ONE `llama_batch`, a chunk of prompt tokens for every
+sequence still prefilling and the last sampled token of every sequence generating,
+decodes it once, then samples each sequence with its own sampler chain (temperature,
+top-k/p, min-p, penalties, seed, grammar). Four clients therefore cost about one
+decode step each, not four: that is where the throughput of concurrent requests comes
+from (llama-cpp-python's high-level API decodes one sequence at a time).
+
+Only the decode thread touches the context. Tokenizing uses the read-only vocabulary
+and is safe from any thread.
+"""
+
+from __future__ import annotations
+
+import codecs
+import ctypes
+import logging
+import queue
+import threading
+import time
+from collections import deque
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import llama_cpp
+from llama_cpp import _internals as internals
+
+from hearth.errors import ContextOverflow, CorruptModel, HearthError, InvalidInput
+
+__all__ = ["LlamaRunner", "Sampling", "SequenceEvent"]
+
+log = logging.getLogger(__name__)
+
+try:  # silence llama.cpp's logging unless asked (HEARTH_DEBUG); one place for it
+    from llama_cpp import _logger as _llama_logger
+except ImportError:  # pragma: no cover
+    _llama_logger = None
+
+
+def set_llama_verbose(verbose: bool) -> None:
+    if _llama_logger is not None:
+        _llama_logger.set_verbose(verbose)
+
+
+@dataclass(frozen=True)
+class Sampling:
+    """Sampling parameters of one sequence (Ollama's defaults)."""
+
+    temperature: float = 0.8
+    top_k: int = 40
+    top_p: float = 0.9
+    min_p: float = 0.0
+    typical_p: float = 1.0
+    repeat_penalty: float = 1.1
+    repeat_last_n: int = 64
+    presence_penalty: float = 0.0
+    frequency_penalty: float = 0.0
+    seed: int = -1
+    grammar: str | None = None
+
+
+@dataclass
+class SequenceEvent:
+    """What the decode loop tells a waiting request."""
+
+    text: str = ""
+    done: bool = False
+    done_reason: str | None = None
+    prompt_tokens: int = 0
+    generated_tokens: int = 0
+    prompt_ns: int = 0
+    generate_ns: int = 0
+    tokens: list[int] | None = None
+    error: HearthError | None = None
+
+
+@dataclass
+class _Sequence:
+    prompt: list[int]
+    sampling: Sampling
+    max_tokens: int
+    stop: tuple[str, ...]
+    events: queue.Queue[SequenceEvent] = field(default_factory=queue.Queue)
+    slot: int = -1
+    n_past: int = 0  # tokens of this sequence already in the KV cache
+    pending: list[int] = field(default_factory=list)  # tokens to feed next
+    generated: list[int] = field(default_factory=list)
+    sampler: internals.LlamaSampler | None = None
+    decoder: Any = None
+    held: str = ""  # text held back because it may start a stop string
+    cancelled: bool = False
+    started_ns: int = 0
+    first_token_ns: int = 0
+
+
+def _model_params(use_mmap: bool = True) -> Any:
+    params = llama_cpp.llama_model_default_params()
+    params.n_gpu_layers = 0
+    params.use_mmap = use_mmap
+    return params
+
+
+class LlamaRunner:
+    """A loaded GGUF chat model serving up to `n_parallel` sequences at once."""
+
+    def __init__(
+        self,
+        model_path: Path,
+        *,
+        n_ctx: int,
+        n_parallel: int = 4,
+        n_threads: int = 2,
+        adapters: tuple[Path, ...] = (),
+        n_batch: int = 512,
+    ) -> None:
+        self.model_path = Path(model_path)
+        self.n_parallel = max(1, n_parallel)
+        self.n_ctx = n_ctx  # per sequence
+        self.n_batch = n_batch
+        try:
+            self.model = internals.LlamaModel(
+                path_model=str(self.model_path), params=_model_params(), verbose=False
+            )
+        except (ValueError, OSError) as exc:
+            raise CorruptModel(
+                f"llama.cpp could not load {self.model_path.name}: the file is not a usable GGUF model; "
+                "remove it with `hearth rm` and pull it again"
+            ) from exc
+        self.vocab = self.model.vocab
+        self.n_vocab = self.model.n_vocab()
+        self.n_ctx_train = self.model.n_ctx_train()
+        cparams = llama_cpp.llama_context_default_params()
+        cparams.n_ctx = n_ctx * self.n_parallel
+        cparams.n_batch = n_batch
+        cparams.n_ubatch = n_batch
+        cparams.n_seq_max = self.n_parallel
+        cparams.n_threads = n_threads
+        cparams.n_threads_batch = n_threads
+        cparams.kv_unified = True
+        cparams.no_perf = True
+        try:
+            self.ctx = internals.LlamaContext(model=self.model, params=cparams, verbose=False)
+        except ValueError as exc:
+            self.model.close()
+            raise HearthError(
+                f"could not create a context of {n_ctx} tokens x {self.n_parallel} sequences for "
+                f"{self.model_path.name}: not enough memory? lower num_ctx or HEARTH_NUM_PARALLEL"
+            ) from exc
+        self._adapters = []
+        for adapter in adapters:
+            handle = llama_cpp.llama_adapter_lora_init(self.model.model, str(adapter).encode())
+            if not handle:
+                self.close()
+                raise CorruptModel(f"could not load the LoRA adapter {adapter.name}: not a LoRA GGUF for this model")
+            llama_cpp.llama_set_adapter_lora(self.ctx.ctx, handle, 1.0)
+            self._adapters.append(handle)
+        self.batch = internals.LlamaBatch(n_tokens=n_batch, embd=0, n_seq_max=1, verbose=False)
+        self.metadata = self.model.metadata()
+        self._lock = threading.Condition()
+        self._waiting: deque[_Sequence] = deque()
+        self._active: list[_Sequence] = []
+        self._free_slots = list(range(self.n_parallel))
+        self._closed = False
+        self._thread = threading.Thread(
+            target=self._loop, name=f"decode-{self.model_path.name[:24]}", daemon=True
+        )
+        self._thread.start()
+
+    # ------------------------------------------------------------------ tokens
+    def tokenize(self, text: str, *, add_bos: bool = False, special: bool = True) -> list[int]:
+        data = text.encode("utf-8")
+        n_max = len(data) + 16
+        buf = (llama_cpp.llama_token * n_max)()
+        n = llama_cpp.llama_tokenize(self.vocab, data, len(data), buf, n_max, add_bos, special)
+        if n < 0:
+            n_max = -n
+            buf = (llama_cpp.llama_token * n_max)()
+            n = llama_cpp.llama_tokenize(self.vocab, data, len(data), buf, n_max, add_bos, special)
+        return list(buf[:n])
+
+    def token_bytes(self, token: int, special: bool = False) -> bytes:
+        buf = ctypes.create_string_buffer(64)
+        n = llama_cpp.llama_token_to_piece(self.vocab, token, buf, 64, 0, special)
+        if n < 0:
+            buf = ctypes.create_string_buffer(-n)
+            n = llama_cpp.llama_token_to_piece(self.vocab, token, buf, -n, 0, special)
+        return buf.raw[:n]
+
+    def detokenize(self, tokens: list[int], special: bool = False) -> str:
+        return b"".join(self.token_bytes(t, special) for t in tokens).decode("utf-8", "replace")
+
+    @property
+    def add_bos(self) -> bool:
+        return bool(llama_cpp.llama_vocab_get_add_bos(self.vocab))
+
+    def token_text(self, token: int) -> str:
+        return self.token_bytes(token, special=True).decode("utf-8", "replace")
+
+    @property
+    def bos_token(self) -> str:
+        tok = llama_cpp.llama_vocab_bos(self.vocab)
+        return self.token_text(tok) if tok >= 0 else ""
+
+    @property
+    def eos_token(self) -> str:
+        tok = llama_cpp.llama_vocab_eos(self.vocab)
+        return self.token_text(tok) if tok >= 0 else ""
+
+    # ------------------------------------------------------------------ requests
+    def generate(
+        self,
+        prompt: list[int],
+        sampling: Sampling,
+        *,
+        max_tokens: int = -1,
+        stop: tuple[str, ...] = (),
+    ) -> Iterator[SequenceEvent]:
+        """Queue one sequence and yield its events; closing the iterator cancels it."""
+        if not prompt:
+            raise InvalidInput("the prompt is empty")
+        if len(prompt) >= self.n_ctx:
+            raise ContextOverflow(
+                f"the prompt is {len(prompt)} tokens but the context is {self.n_ctx} tokens: "
+                "shorten the prompt or raise num_ctx (options.num_ctx, or PARAMETER num_ctx in a Modelfile)"
+            )
+        room = self.n_ctx - len(prompt)
+        max_tokens = room if max_tokens is None or max_tokens < 0 else min(max_tokens, room)
+        seq = _Sequence(prompt=list(prompt), sampling=sampling, max_tokens=max_tokens, stop=stop)
+        seq.sampler = self._make_sampler(sampling)  # raises InvalidInput for a bad grammar
+        with self._lock:
+            if self._closed:
+                raise HearthError("the model was unloaded; retry the request")
+            self._waiting.append(seq)
+            self._lock.notify_all()
+        return self._events(seq)
+
+    def _events(self, seq: _Sequence) -> Iterator[SequenceEvent]:
+        try:
+            while True:
+                event = seq.events.get()
+                if event.error is not None:
+                    raise event.error
+                yield event
+                if event.done:
+                    return
+        finally:
+            seq.cancelled = True
+            with self._lock:
+                self._lock.notify_all()
+
+    @property
+    def busy(self) -> int:
+        with self._lock:
+            return len(self._active) + len(self._waiting)
+
+    @property
+    def waiting(self) -> int:
+        with self._lock:
+            return len(self._waiting)
+
+    def close(self) -> None:
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            self._lock.notify_all()
+        if self._thread.is_alive() and threading.current_thread() is not self._thread:
+            self._thread.join(timeout=60)
+        self.batch.close()
+        self.ctx.close()
+        self.model.close()
+
+    # ------------------------------------------------------------------ sampling
+    def _make_sampler(self, s: Sampling) -> internals.LlamaSampler:
+        sampler = internals.LlamaSampler()
+        if s.grammar:
+            handle = llama_cpp.llama_sampler_init_grammar(self.vocab, s.grammar.encode(), b"root")
+            if not handle:
+                sampler.close()
+                raise InvalidInput("format: the grammar for this format could not be parsed")
+            llama_cpp.llama_sampler_chain_add(sampler.sampler, handle)
+        if s.repeat_penalty != 1.0 or s.presence_penalty or s.frequency_penalty:
+            last_n = self.n_ctx if s.repeat_last_n < 0 else s.repeat_last_n
+            sampler.add_penalties(
+                self.n_vocab, last_n, s.repeat_penalty, s.frequency_penalty, s.presence_penalty
+            )
+        seed = s.seed if s.seed is not None and s.seed >= 0 else llama_cpp.LLAMA_DEFAULT_SEED
+        if s.temperature <= 0:
+            sampler.add_greedy()
+            return sampler
+        if s.top_k > 0:
+            sampler.add_top_k(s.top_k)
+        if 0 < s.typical_p < 1:
+            sampler.add_typical(s.typical_p, 1)
+        if 0 < s.top_p < 1:
+            sampler.add_top_p(s.top_p, 1)
+        if s.min_p > 0:
+            sampler.add_min_p(s.min_p, 1)
+        sampler.add_temp(s.temperature)
+        sampler.add_dist(seed & 0xFFFFFFFF)
+        return sampler
+
+    # ------------------------------------------------------------------ the loop
+    def _admit(self) -> None:
+        while self._waiting and self._free_slots:
+            seq = self._waiting.popleft()
+            if seq.cancelled:
+                self._release(seq)
+                continue
+            seq.slot = self._free_slots.pop(0)
+            seq.pending = list(seq.prompt)
+            seq.decoder = codecs.getincrementaldecoder("utf-8")("replace")
+            seq.started_ns = time.perf_counter_ns()
+            self.ctx.kv_cache_seq_rm(seq.slot, -1, -1)
+            self._active.append(seq)
+
+    def _release(self, seq: _Sequence) -> None:
+        if seq.slot >= 0:
+            self.ctx.kv_cache_seq_rm(seq.slot, -1, -1)
+            self._free_slots.append(seq.slot)
+            self._free_slots.sort()
+            seq.slot = -1
+        if seq.sampler is not None:
+            seq.sampler.close()
+            seq.sampler = None
+
+    def _loop(self) -> None:
+        try:
+            while True:
+                with self._lock:
+                    while not self._closed:
+                        for seq in [s for s in self._active if s.cancelled]:
+                            self._active.remove(seq)
+                            self._release(seq)
+                        self._admit()
+                        if self._active:
+                            break
+                        self._lock.wait()
+                    if self._closed:
+                        for seq in [*self._active, *self._waiting]:
+                            seq.events.put(
+                                SequenceEvent(error=HearthError("the model was unloaded while answering; retry"))
+                            )
+                            self._release(seq)
+                        self._active.clear()
+                        self._waiting.clear()
+                        return
+                    active = list(self._active)
+                self._step(active)
+        except Exception as exc:  # never leave a client waiting forever
+            log.exception("decode loop failed")
+            with self._lock:
+                for seq in [*self._active, *self._waiting]:
+                    seq.events.put(SequenceEvent(error=HearthError(f"the engine failed: {exc}")))
+                self._active.clear()
+                self._waiting.clear()
+                self._closed = True
+
+    def _step(self, active: list[_Sequence]) -> None:
+        batch = self.batch.batch
+        batch.n_tokens = 0
+        budget = self.n_batch
+        rows: list[tuple[_Sequence, int]] = []  # (sequence, batch index of its logits)
+        # Generating sequences first (one token each), then prompt chunks with what is left.
+        ordered = sorted(active, key=lambda s: len(s.pending) > 1)
+        for seq in ordered:
+            if budget <= 0:
+                break
+            take = seq.pending[:budget]
+            if not take:
+                continue
+            for i, token in enumerate(take):
+                j = batch.n_tokens
+                batch.token[j] = token
+                batch.pos[j] = seq.n_past + i
+                batch.n_seq_id[j] = 1
+                batch.seq_id[j][0] = seq.slot
+                batch.logits[j] = False
+                batch.n_tokens += 1
+            budget -= len(take)
+            seq.n_past += len(take)
+            del seq.pending[: len(take)]
+            if not seq.pending:
+                batch.logits[batch.n_tokens - 1] = True
+                rows.append((seq, batch.n_tokens - 1))
+        if batch.n_tokens == 0:
+            return
+        rc = llama_cpp.llama_decode(self.ctx.ctx, batch)
+        if rc != 0:
+            raise HearthError(f"llama_decode failed (code {rc}): the context may be full")
+        now = time.perf_counter_ns()
+        finished: list[_Sequence] = []
+        for seq, index in rows:
+            if seq.cancelled:
+                finished.append(seq)
+                continue
+            if not seq.first_token_ns:
+                seq.first_token_ns = now
+            assert seq.sampler is not None
+            token = llama_cpp.llama_sampler_sample(seq.sampler.sampler, self.ctx.ctx, index)
+            if llama_cpp.llama_vocab_is_eog(self.vocab, token):
+                self._finish(seq, "stop")
+                finished.append(seq)
+                continue
+            seq.generated.append(token)
+            text = seq.decoder.decode(self.token_bytes(token))
+            reason = self._emit(seq, text)
+            if reason is None and len(seq.generated) >= seq.max_tokens:
+                reason = "length"
+            if reason is not None:
+                self._finish(seq, reason)
+                finished.append(seq)
+            else:
+                seq.pending = [token]
+        if finished:
+            with self._lock:
+                for seq in finished:
+                    if seq in self._active:
+                        self._active.remove(seq)
+                    self._release(seq)
+
+    def _emit(self, seq: _Sequence, text: str) -> str | None:
+        """Send text, holding back what may begin a stop string. Returns "stop" on a stop."""
+        if not seq.stop:
+            if text:
+                seq.events.put(SequenceEvent(text=text))
+            return None
+        buffer = seq.held + text
+        for stop in seq.stop:
+            at = buffer.find(stop)
+            if at >= 0:
+                seq.held = ""
+                if at:
+                    seq.events.put(SequenceEvent(text=buffer[:at]))
+                return "stop"
+        keep = 0
+        for stop in seq.stop:
+            for k in range(min(len(stop) - 1, len(buffer)), 0, -1):
+                if buffer.endswith(stop[:k]):
+                    keep = max(keep, k)
+                    break
+        out, seq.held = buffer[: len(buffer) - keep], buffer[len(buffer) - keep :]
+        if out:
+            seq.events.put(SequenceEvent(text=out))
+        return None
+
+    def _finish(self, seq: _Sequence, reason: str) -> None:
+        tail = seq.held + (seq.decoder.decode(b"", final=True) if seq.decoder else "")
+        seq.held = ""
+        end = time.perf_counter_ns()
+        first = seq.first_token_ns or end
+        seq.events.put(
+            SequenceEvent(
+                text=tail if reason != "stop" or not seq.stop else tail,
+                done=True,
+                done_reason=reason,
+                prompt_tokens=len(seq.prompt),
+                generated_tokens=len(seq.generated),
+                prompt_ns=max(0, first - seq.started_ns),
+                generate_ns=max(0, end - first),
+                tokens=list(seq.prompt) + list(seq.generated),
+            )
+        )
