@@ -1,0 +1,144 @@
+"""Speech recognition with faster-whisper (CTranslate2, int8 on the CPU).
+
+`Recognizer` loads a Whisper model once per folder and keeps the last one loaded; it is
+thread-safe and shared by every request of a process (tests share one across modules).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from hearth.api.speech import Segment, Word
+from hearth.config import Settings
+from hearth.errors import CorruptModel, InvalidInput
+from hearth.speech.models import resolve_whisper_model
+
+if TYPE_CHECKING:
+    from faster_whisper import WhisperModel
+
+__all__ = ["Recognition", "Recognizer", "whisper_options"]
+
+
+def whisper_options(
+    language: str | None,
+    prompt: str | None = None,
+    temperature: float | None = None,
+    word_timestamps: bool = True,
+) -> dict[str, Any]:
+    """The keyword arguments hearth passes to `WhisperModel.transcribe` (shared with bench/)."""
+    options: dict[str, Any] = {
+        "language": language,
+        "vad_filter": True,
+        "word_timestamps": word_timestamps,
+        "initial_prompt": prompt or None,
+    }
+    if temperature is not None:
+        options["temperature"] = temperature
+    return options
+
+
+@dataclass
+class Recognition:
+    """A running recognition: the detected language and the segments as they come."""
+
+    language: str
+    language_probability: float
+    duration: float
+    segments: Iterator[Segment]
+
+
+class Recognizer:
+    """faster-whisper models by folder; the most recently used one stays loaded."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._lock = threading.Lock()
+        self._loaded: tuple[Path, WhisperModel] | None = None
+
+    def model(self, name: str | None = None) -> WhisperModel:
+        """Load (or reuse) the model named `name` (`base` or a folder path)."""
+        path = resolve_whisper_model(self.settings, name)
+        with self._lock:
+            if self._loaded is not None and self._loaded[0] == path:
+                return self._loaded[1]
+            from faster_whisper import WhisperModel
+
+            self._loaded = None  # free the old one before loading the next
+            try:
+                model = WhisperModel(
+                    str(path),
+                    device="cpu",
+                    compute_type="int8",
+                    cpu_threads=self.settings.threads(),
+                    num_workers=1,
+                )
+            except (RuntimeError, ValueError, OSError) as exc:
+                raise CorruptModel(
+                    f"cannot load the Whisper model in {path}: {exc}; "
+                    "give a CTranslate2 Whisper model folder"
+                ) from exc
+            self._loaded = (path, model)
+            return model
+
+    def recognize(
+        self,
+        samples: np.ndarray,
+        *,
+        model: str | None = None,
+        language: str | None = None,
+        prompt: str | None = None,
+        temperature: float | None = None,
+    ) -> Recognition:
+        """Start recognising 16 kHz mono samples; segments are produced lazily."""
+        whisper = self.model(model)
+        if language and whisper.model.is_multilingual is False and language != "en":
+            raise InvalidInput(
+                f"this Whisper model is English-only; it cannot recognise {language!r}"
+            )
+        if language and language not in _whisper_languages():
+            raise InvalidInput(
+                f"unknown spoken language {language!r}: use an ISO 639-1 code such as en, zh, ja, "
+                "de, or auto"
+            )
+        try:
+            raw_segments, info = whisper.transcribe(
+                samples, **whisper_options(language, prompt, temperature)
+            )
+        except ValueError as exc:
+            raise InvalidInput(f"speech recognition rejected the request: {exc}") from exc
+        return Recognition(
+            language=info.language,
+            language_probability=float(info.language_probability),
+            duration=float(info.duration),
+            segments=_convert(raw_segments),
+        )
+
+    def close(self) -> None:
+        with self._lock:
+            self._loaded = None
+
+
+def _convert(raw_segments: Any) -> Iterator[Segment]:
+    for seg in raw_segments:
+        text = seg.text.strip()
+        if not text:
+            continue
+        words = None
+        if seg.words:
+            words = [
+                Word(start=w.start, end=w.end, word=w.word, probability=w.probability)
+                for w in seg.words
+            ]
+        yield Segment(start=round(seg.start, 3), end=round(seg.end, 3), text=text, words=words)
+
+
+def _whisper_languages() -> frozenset[str]:
+    from faster_whisper.tokenizer import _LANGUAGE_CODES
+
+    return frozenset(_LANGUAGE_CODES)
