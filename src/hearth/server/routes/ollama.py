@@ -1,7 +1,453 @@
-"""Routes: ollama (placeholder until its issue lands)."""
+"""Routes: Ollama's API (docs/api.md of Ollama, endpoint by endpoint).
+
+Thin adapters: parse (pydantic, errors rendered by the app), call the engine or the
+store, render. Generation streams NDJSON by default; `stream: false` collects the
+chunks into one object. Blocking service calls run in worker threads.
+"""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+import json
+import re
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
 
-router = APIRouter()
+import anyio.from_thread
+import anyio.to_thread
+import numpy as np
+from fastapi import APIRouter, Request, Response
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+
+from hearth import __version__
+from hearth.api.ollama import (
+    ChatRequest,
+    ChatResponse,
+    CopyRequest,
+    CreateRequest,
+    DeleteRequest,
+    EmbeddingsRequest,
+    EmbeddingsResponse,
+    EmbedRequest,
+    EmbedResponse,
+    GenerateRequest,
+    GenerateResponse,
+    Message,
+    ModelInfo,
+    ProcessResponse,
+    ProgressResponse,
+    PullRequest,
+    ShowRequest,
+    ShowResponse,
+    TagsResponse,
+    ToolCall,
+    VersionResponse,
+)
+from hearth.errors import HearthError, InvalidInput
+from hearth.server.streaming import collect, open_pump, stream_response
+
+if TYPE_CHECKING:
+    from hearth.services import Services
+    from hearth.store.records import ModelRecord
+
+__all__ = [
+    "chat_chunks",
+    "embed_texts",
+    "generate_chunks",
+    "merge_chat",
+    "merge_generate",
+    "model_info",
+    "router",
+    "services_of",
+]
+
+router = APIRouter(tags=["ollama"])
+
+NDJSON = "application/x-ndjson"
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    400: {"description": 'Invalid input: `{"error": "..."}`'},
+    404: {"description": 'Unknown model: `{"error": "..."}`'},
+}
+_DIGEST = re.compile(r"^sha256[:-][0-9a-f]{64}$")
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def services_of(request: Request) -> Services:
+    return request.app.state.services  # type: ignore[no-any-return]
+
+
+def _line(item: BaseModel) -> bytes:
+    return item.model_dump_json(exclude_none=True).encode() + b"\n"
+
+
+def _error_line(exc: HearthError) -> bytes:
+    return json.dumps({"error": exc.message}, ensure_ascii=False).encode() + b"\n"
+
+
+def _dump(item: BaseModel) -> JSONResponse:
+    return JSONResponse(item.model_dump(mode="json", exclude_none=True))
+
+
+# Generation ---------------------------------------------------------------------
+
+
+def chat_chunks(services: Services, req: ChatRequest) -> Iterator[ChatResponse]:
+    """The chat stream of `req` (the one chat path: /api/chat and /v1/chat/completions)."""
+    return iter(services.engine.chat(req))
+
+
+def generate_chunks(services: Services, req: GenerateRequest) -> Iterator[GenerateResponse]:
+    """The completion stream of `req` (/api/generate and /v1/completions)."""
+    return iter(services.engine.generate(req))
+
+
+def merge_chat(chunks: Sequence[ChatResponse]) -> ChatResponse:
+    """One response from a chat stream: the texts joined, the last chunk's statistics."""
+    last = chunks[-1]
+    content = "".join(c.message.content or "" for c in chunks)
+    thinking = "".join(c.message.thinking or "" for c in chunks) or None
+    calls: list[ToolCall] = [call for c in chunks for call in (c.message.tool_calls or [])]
+    message = Message(
+        role=last.message.role,
+        content=content,
+        thinking=thinking,
+        tool_calls=calls or None,
+    )
+    return last.model_copy(update={"message": message})
+
+
+def merge_generate(chunks: Sequence[GenerateResponse]) -> GenerateResponse:
+    last = chunks[-1]
+    return last.model_copy(update={"response": "".join(c.response for c in chunks)})
+
+
+async def _answer(
+    request: Request,
+    stream: bool | None,
+    make: Callable[[], Iterable[M]],
+    merge: Callable[[Sequence[M]], M],
+) -> Response:
+    first, pump = await open_pump(make)
+    if stream is False:
+        items = await collect(request, first, pump)
+        if not items:  # the client left (or the engine yielded nothing)
+            return Response(status_code=204)
+        return _dump(merge(items))
+    return stream_response(first, pump, _line, _error_line, media_type=NDJSON)
+
+
+@router.post(
+    "/api/generate",
+    summary="Generate a completion",
+    responses={200: {"model": GenerateResponse}, **_ERRORS},
+)
+async def generate(request: Request, body: GenerateRequest) -> Response:
+    """An empty prompt loads the model; with `keep_alive: 0` it unloads it."""
+    services = services_of(request)
+    return await _answer(
+        request, body.stream, lambda: generate_chunks(services, body), merge_generate
+    )
+
+
+@router.post(
+    "/api/chat",
+    summary="Generate the next message in a chat",
+    responses={200: {"model": ChatResponse}, **_ERRORS},
+)
+async def chat(request: Request, body: ChatRequest) -> Response:
+    """Empty messages load the model; with `keep_alive: 0` they unload it."""
+    services = services_of(request)
+    return await _answer(request, body.stream, lambda: chat_chunks(services, body), merge_chat)
+
+
+# Embeddings -----------------------------------------------------------------------
+
+
+def _shorten(vectors: np.ndarray, dimensions: int | None) -> np.ndarray:
+    if dimensions is None or vectors.size == 0:
+        return vectors
+    width = vectors.shape[1]
+    if not 0 < dimensions <= width:
+        raise InvalidInput(
+            f"dimensions must be between 1 and {width} for this model, got {dimensions}"
+        )
+    cut = vectors[:, :dimensions]
+    norms = np.linalg.norm(cut, axis=1, keepdims=True)
+    return cut / np.where(norms == 0, 1, norms)
+
+
+def embed_texts(
+    services: Services,
+    model: str,
+    texts: list[str],
+    keep_alive: Any = None,
+    dimensions: int | None = None,
+) -> tuple[np.ndarray, int]:
+    """Embed `texts` (the one embedding path: /api/embed, /api/embeddings, /v1/embeddings).
+
+    No texts: only check the model (Ollama answers an empty input with no vectors)."""
+    if not texts:
+        services.store.resolve(model)
+        return np.zeros((0, 0), dtype=np.float32), 0
+    result = services.engine.embed(model, texts, keep_alive=keep_alive)
+    vectors = np.asarray(result.embeddings, dtype=np.float32)
+    if vectors.ndim == 1:
+        vectors = vectors.reshape(len(texts), -1)
+    return _shorten(vectors, dimensions), int(result.prompt_tokens)
+
+
+@router.post(
+    "/api/embed",
+    summary="Generate embeddings",
+    responses={200: {"model": EmbedResponse}, **_ERRORS},
+)
+def embed(request: Request, body: EmbedRequest) -> Response:
+    services = services_of(request)
+    texts = [body.input] if isinstance(body.input, str) else list(body.input or [])
+    start = time.perf_counter_ns()
+    vectors, tokens = embed_texts(services, body.model, texts, body.keep_alive, body.dimensions)
+    answer = EmbedResponse(
+        model=body.model,
+        embeddings=vectors.tolist(),
+        total_duration=time.perf_counter_ns() - start,
+        load_duration=0,
+        prompt_eval_count=tokens,
+    )
+    return _dump(answer)
+
+
+@router.post(
+    "/api/embeddings",
+    summary="Generate one embedding (superseded by /api/embed)",
+    responses={200: {"model": EmbeddingsResponse}, **_ERRORS},
+)
+def embeddings(request: Request, body: EmbeddingsRequest) -> Response:
+    if not body.prompt:
+        return _dump(EmbeddingsResponse(embedding=[]))
+    vectors, _tokens = embed_texts(services_of(request), body.model, [body.prompt], body.keep_alive)
+    return _dump(EmbeddingsResponse(embedding=vectors[0].tolist()))
+
+
+# Models ---------------------------------------------------------------------------
+
+
+def _hex(digest: str) -> str:
+    return digest.removeprefix("sha256:")
+
+
+def model_info(record: ModelRecord) -> ModelInfo:
+    return ModelInfo(
+        name=record.name,
+        model=record.name,
+        modified_at=record.modified_at,
+        size=record.size,
+        digest=_hex(record.digest),
+        details=record.details,
+    )
+
+
+@router.get("/api/version", summary="The server's version", response_model=VersionResponse)
+def version() -> Response:
+    return JSONResponse({"version": __version__}, headers={"X-Hearth-Version": __version__})
+
+
+@router.get("/api/tags", summary="List local models", response_model=TagsResponse)
+def tags(request: Request) -> Response:
+    records = services_of(request).store.list()
+    return _dump(TagsResponse(models=[model_info(r) for r in records]))
+
+
+@router.get("/api/ps", summary="List loaded models", response_model=ProcessResponse)
+def ps(request: Request) -> Response:
+    return _dump(ProcessResponse(models=services_of(request).engine.ps()))
+
+
+def _name(model: str | None, name: str | None, what: str = "model") -> str:
+    chosen = model or name
+    if not chosen:
+        raise InvalidInput(f"invalid request: field {what!r} is required")
+    return chosen
+
+
+@router.post(
+    "/api/show",
+    summary="Show a model's details",
+    responses={200: {"model": ShowResponse}, **_ERRORS},
+)
+def show(request: Request, body: ShowRequest) -> Response:
+    services = services_of(request)
+    name = _name(body.model, body.name)
+    show_fn = getattr(services.store, "show", None)
+    if show_fn is not None:
+        answer = show_fn(name, verbose=bool(body.verbose))
+    else:
+        answer = _show_from_record(services.store.resolve(name))
+    if isinstance(answer, ShowResponse):
+        return _dump(answer)
+    return JSONResponse(answer)
+
+
+def _show_from_record(record: ModelRecord) -> ShowResponse:
+    parameters = record.parameters.model_dump(exclude_none=True)
+    lines = []
+    for key, value in parameters.items():
+        for item in value if isinstance(value, list) else [value]:
+            lines.append(f"{key:<30} {item}")
+    modelfile = [f'# Modelfile generated by "hearth show"\nFROM {record.model_path}']
+    if record.template:
+        modelfile.append(f'TEMPLATE """{record.template}"""')
+    if record.system:
+        modelfile.append(f'SYSTEM """{record.system}"""')
+    modelfile += [f"PARAMETER {line}" for line in lines]
+    return ShowResponse(
+        license="\n".join(record.license),
+        modelfile="\n".join(modelfile) + "\n",
+        parameters="\n".join(lines),
+        template=record.template or "",
+        system=record.system or "",
+        details=record.details,
+        capabilities=["embedding"] if record.kind == "embedding" else ["completion"],
+        modified_at=record.modified_at,
+    )
+
+
+@router.post("/api/copy", summary="Copy a model", responses=_ERRORS)
+def copy(request: Request, body: CopyRequest) -> Response:
+    services_of(request).store.copy(body.source, body.destination)
+    return Response(status_code=200)
+
+
+@router.delete("/api/delete", summary="Delete a model", responses=_ERRORS)
+def delete(request: Request, body: DeleteRequest) -> Response:
+    services = services_of(request)
+    name = _name(body.model, body.name)
+    record = services.store.resolve(name)
+    services.engine.unload(record.name)
+    services.store.delete(name)
+    return Response(status_code=200)
+
+
+async def _progress(
+    request: Request, stream: bool | None, make: Callable[[], Iterable[ProgressResponse]]
+) -> Response:
+    first, pump = await open_pump(make)
+    if stream is False:
+        items = await collect(request, first, pump)
+        last = items[-1] if items else ProgressResponse(status="success")
+        return _dump(last)
+    return stream_response(first, pump, _line, _error_line, media_type=NDJSON)
+
+
+@router.post(
+    "/api/pull",
+    summary="Download a model (streams progress)",
+    responses={200: {"model": ProgressResponse}, **_ERRORS},
+)
+async def pull(request: Request, body: PullRequest) -> Response:
+    services = services_of(request)
+    name = _name(body.model, body.name)
+    return await _progress(request, body.stream, lambda: services.store.pull(name))
+
+
+def _modelfile(body: CreateRequest, services: Services) -> str:
+    """The Modelfile of a create request: given as text, or built from the JSON fields."""
+    if body.modelfile:
+        return body.modelfile
+    lines: list[str] = []
+    if body.from_:
+        lines.append(f"FROM {body.from_}")
+    for _file, digest in (body.files or {}).items():
+        lines.append(f"FROM {_blob_path(services, digest)}")
+    for _file, digest in (body.adapters or {}).items():
+        lines.append(f"ADAPTER {_blob_path(services, digest)}")
+    if not lines:
+        raise InvalidInput("invalid request: give 'from', 'files' or 'modelfile' to create a model")
+    if body.template is not None:
+        lines.append(f'TEMPLATE """{body.template}"""')
+    if body.system is not None:
+        lines.append(f'SYSTEM """{body.system}"""')
+    for text in [body.license] if isinstance(body.license, str) else body.license or []:
+        lines.append(f'LICENSE """{text}"""')
+    for key, value in (body.parameters or {}).items():
+        for item in value if isinstance(value, list) else [value]:
+            lines.append(f"PARAMETER {key} {_quote(item)}")
+    for message in body.messages or []:
+        lines.append(f'MESSAGE {message.role} """{message.content or ""}"""')
+    if body.quantize:
+        raise InvalidInput("quantizing is not supported: create from an already quantized GGUF")
+    return "\n".join(lines) + "\n"
+
+
+def _quote(value: Any) -> str:
+    if isinstance(value, str) and (not value or any(c.isspace() for c in value) or '"' in value):
+        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def _check_digest(digest: str) -> str:
+    if not _DIGEST.match(digest):
+        raise InvalidInput(f"invalid digest {digest!r}: expected sha256:<64 hex digits>")
+    return "sha256:" + digest[7:]
+
+
+def _blob_path(services: Services, digest: str) -> Path:
+    digest = _check_digest(digest)
+    path: Path = services.store.blob_path(digest)
+    if not path.exists():
+        raise InvalidInput(
+            f"blob {digest} not found: upload it first with POST /api/blobs/{digest}"
+        )
+    return path
+
+
+@router.post(
+    "/api/create",
+    summary="Create a model (streams progress)",
+    responses={200: {"model": ProgressResponse}, **_ERRORS},
+)
+async def create(request: Request, body: CreateRequest) -> Response:
+    services = services_of(request)
+    name = _name(body.model, body.name)
+    text = await anyio.to_thread.run_sync(_modelfile, body, services)
+    base = services.settings.home
+    return await _progress(request, body.stream, lambda: services.store.create(name, text, base))
+
+
+@router.head(
+    "/api/blobs/{digest}",
+    summary="Check that a blob exists",
+    responses={404: {"description": "No such blob"}},
+)
+def blob_exists(request: Request, digest: str) -> Response:
+    path: Path = services_of(request).store.blob_path(_check_digest(digest))
+    return Response(status_code=200 if path.exists() else 404)
+
+
+@router.post(
+    "/api/blobs/{digest}",
+    summary="Upload a blob (verified against its digest)",
+    status_code=201,
+    responses=_ERRORS,
+)
+async def blob_upload(request: Request, digest: str) -> Response:
+    digest = _check_digest(digest)
+    services = services_of(request)
+    stream = request.stream()
+
+    def chunks() -> Iterator[bytes]:
+        # Pull body chunks from the event loop while the store writes in this thread.
+        while True:
+            try:
+                chunk = anyio.from_thread.run(stream.__anext__)
+            except StopAsyncIteration:
+                return
+            if chunk:
+                yield chunk
+
+    await anyio.to_thread.run_sync(services.store.add_blob, digest, chunks())
+    return Response(status_code=201)

@@ -1,7 +1,531 @@
-"""Routes: openai (placeholder until its issue lands)."""
+"""Routes: OpenAI's API under /v1, converted at the edge.
+
+Each route converts the OpenAI request into hearth's (Ollama-shaped) request, calls the
+same service as the Ollama route (`chat_chunks`, `generate_chunks`, `embed_texts`),
+and converts the answer back: one object with `usage`, or server-sent events ending in
+`data: [DONE]`. Errors take OpenAI's shape (see `hearth.server.app.error_response`).
+"""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+import base64
+import json
+import secrets
+from collections.abc import Sequence
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
 
-router = APIRouter()
+import anyio.to_thread
+import jsonschema
+import numpy as np
+from fastapi import APIRouter, Request, Response
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+
+from hearth.api import ollama as o
+from hearth.api.openai import (
+    ChatCompletion,
+    ChatCompletionChunk,
+    ChatCompletionRequest,
+    ChatMessage,
+    Choice,
+    ChunkChoice,
+    Completion,
+    CompletionChoice,
+    CompletionRequest,
+    Delta,
+    Embedding,
+    EmbeddingList,
+    EmbeddingRequest,
+    EmbeddingUsage,
+    ErrorResponse,
+    Model,
+    ModelList,
+    ResponseFormat,
+    ResponseMessage,
+    ToolCall,
+    ToolCallFunction,
+    Usage,
+)
+from hearth.errors import HearthError, InvalidInput
+from hearth.server.routes.ollama import (
+    chat_chunks,
+    embed_texts,
+    generate_chunks,
+    merge_chat,
+    merge_generate,
+    services_of,
+)
+from hearth.server.streaming import collect, open_pump, stream_response
+
+if TYPE_CHECKING:
+    from hearth.store.records import ModelRecord
+
+__all__ = [
+    "chat_request",
+    "completion_request",
+    "router",
+    "to_chat_completion",
+    "to_completion",
+]
+
+router = APIRouter(tags=["openai"])
+
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    400: {"model": ErrorResponse, "description": "Invalid input"},
+    404: {"model": ErrorResponse, "description": "Unknown model"},
+}
+SSE = "text/event-stream"
+_SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+_DONE = b"data: [DONE]\n\n"
+
+
+# Requests: OpenAI -> hearth -----------------------------------------------------------
+
+
+def _options(req: Any, max_tokens: int | None) -> o.Options:
+    stop = [req.stop] if isinstance(req.stop, str) else req.stop
+    return o.Options(
+        temperature=req.temperature,
+        top_p=req.top_p,
+        seed=req.seed,
+        stop=stop or None,
+        num_predict=max_tokens,
+        frequency_penalty=req.frequency_penalty,
+        presence_penalty=req.presence_penalty,
+    )
+
+
+def _check_n(n: int | None) -> None:
+    if n not in (None, 1):
+        raise InvalidInput("invalid request: field 'n': only n=1 is supported")
+
+
+def response_format(fmt: ResponseFormat | None) -> o.FormatSpec:
+    """OpenAI's response_format as hearth's `format` (json, or a checked JSON schema)."""
+    if fmt is None or fmt.type == "text":
+        return None
+    if fmt.type == "json_object":
+        return "json"
+    schema = fmt.json_schema.schema_ if fmt.json_schema else None
+    if not schema:
+        raise InvalidInput(
+            "invalid request: field 'response_format.json_schema.schema' is required for json_schema"
+        )
+    try:
+        jsonschema.validators.validator_for(schema).check_schema(schema)
+    except jsonschema.SchemaError as exc:
+        where = "/".join(str(p) for p in exc.absolute_path) or "(root)"
+        raise InvalidInput(
+            f"invalid request: response_format.json_schema.schema is not a valid JSON schema at {where}: {exc.message}"
+        ) from exc
+    return schema
+
+
+def _text_and_images(message: ChatMessage, index: int) -> tuple[str, list[str] | None]:
+    if message.content is None or isinstance(message.content, str):
+        return message.content or "", None
+    texts: list[str] = []
+    images: list[str] = []
+    for part in message.content:
+        if part.type == "text":
+            texts.append(part.text or "")
+        elif part.type == "image_url":
+            url = part.image_url.get("url") if isinstance(part.image_url, dict) else part.image_url
+            if not url or not url.startswith("data:") or "," not in url:
+                raise InvalidInput(
+                    f"invalid request: field 'messages.{index}.content': images must be base64 data URLs "
+                    "(data:image/png;base64,...); hearth does not fetch URLs"
+                )
+            images.append(url.split(",", 1)[1])
+        else:
+            raise InvalidInput(
+                f"invalid request: field 'messages.{index}.content': content part type {part.type!r} "
+                "is not supported (use 'text' or 'image_url')"
+            )
+    return "".join(texts), images or None
+
+
+def _arguments(call: ToolCall, index: int) -> dict[str, Any]:
+    raw = call.function.arguments
+    if raw is None or raw == "":
+        return {}
+    if isinstance(raw, dict):
+        return raw
+    try:
+        value = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise InvalidInput(
+            f"invalid request: field 'messages.{index}.tool_calls': arguments are not valid JSON: {exc.msg}"
+        ) from exc
+    if not isinstance(value, dict):
+        raise InvalidInput(
+            f"invalid request: field 'messages.{index}.tool_calls': arguments must be a JSON object"
+        )
+    return value
+
+
+def chat_request(req: ChatCompletionRequest) -> o.ChatRequest:
+    """Convert an OpenAI chat completion request into hearth's ChatRequest."""
+    _check_n(req.n)
+    if not req.messages:
+        raise InvalidInput("invalid request: field 'messages': must contain at least one message")
+    names: dict[str, str] = {}
+    messages: list[o.Message] = []
+    for i, m in enumerate(req.messages):
+        text, images = _text_and_images(m, i)
+        role = {"developer": "system", "function": "tool"}.get(m.role, m.role)
+        calls = None
+        if m.tool_calls:
+            calls = []
+            for call in m.tool_calls:
+                if call.id:
+                    names[call.id] = call.function.name
+                calls.append(
+                    o.ToolCall(
+                        id=call.id,
+                        type="function",
+                        function=o.ToolCallFunction(
+                            name=call.function.name, arguments=_arguments(call, i)
+                        ),
+                    )
+                )
+        tool_name = None
+        if role == "tool":
+            tool_name = m.name or names.get(m.tool_call_id or "")
+        messages.append(
+            o.Message(
+                role=role,  # type: ignore[arg-type]
+                content=text,
+                images=images,
+                tool_calls=calls,
+                tool_call_id=m.tool_call_id,
+                tool_name=tool_name,
+            )
+        )
+    tools = None
+    if req.tools and req.tool_choice != "none":
+        tools = [o.Tool.model_validate(t.model_dump(exclude_none=True)) for t in req.tools]
+    return o.ChatRequest(
+        model=req.model,
+        messages=messages,
+        tools=tools,
+        format=response_format(req.response_format),
+        options=_options(
+            req,
+            req.max_completion_tokens if req.max_completion_tokens is not None else req.max_tokens,
+        ),
+        stream=bool(req.stream),
+    )
+
+
+def completion_request(req: CompletionRequest) -> o.GenerateRequest:
+    """Convert an OpenAI (legacy) completion request: a raw text continuation."""
+    _check_n(req.n)
+    if req.best_of not in (None, 1):
+        raise InvalidInput("invalid request: field 'best_of': only best_of=1 is supported")
+    if req.logprobs:
+        raise InvalidInput("invalid request: field 'logprobs': log probabilities are not supported")
+    prompt = req.prompt
+    if isinstance(prompt, list):
+        if prompt and not all(isinstance(p, str) for p in prompt):
+            raise InvalidInput(
+                "invalid request: field 'prompt': token arrays are not supported; send text"
+            )
+        if len(prompt) != 1:
+            raise InvalidInput(
+                "invalid request: field 'prompt': send exactly one prompt per request"
+            )
+        prompt = prompt[0]
+    if not prompt:
+        raise InvalidInput("invalid request: field 'prompt': must not be empty")
+    return o.GenerateRequest(
+        model=req.model,
+        prompt=str(prompt),
+        suffix=req.suffix,
+        raw=True,
+        options=_options(req, req.max_tokens),
+        stream=bool(req.stream),
+    )
+
+
+# Responses: hearth -> OpenAI -----------------------------------------------------------
+
+
+def _id(prefix: str) -> str:
+    return f"{prefix}-{secrets.token_hex(12)}"
+
+
+def _created(at: datetime) -> int:
+    return int(at.timestamp())
+
+
+def _usage(last: Any) -> Usage:
+    prompt = last.prompt_eval_count or 0
+    completion = last.eval_count or 0
+    return Usage(
+        prompt_tokens=prompt, completion_tokens=completion, total_tokens=prompt + completion
+    )
+
+
+def _tool_calls(calls: Sequence[o.ToolCall] | None, start: int = 0) -> list[ToolCall] | None:
+    if not calls:
+        return None
+    return [
+        ToolCall(
+            id=call.id or _id("call"),
+            index=start + i,
+            type="function",
+            function=ToolCallFunction(
+                name=call.function.name,
+                arguments=json.dumps(call.function.arguments, ensure_ascii=False),
+            ),
+        )
+        for i, call in enumerate(calls)
+    ]
+
+
+def _finish(reason: str | None, called: bool) -> str:
+    reason = reason or "stop"
+    if reason == "stop" and called:
+        return "tool_calls"
+    return reason if reason in {"stop", "length", "tool_calls", "content_filter"} else "stop"
+
+
+def to_chat_completion(answer: o.ChatResponse, completion_id: str | None = None) -> ChatCompletion:
+    calls = _tool_calls(answer.message.tool_calls)
+    return ChatCompletion(
+        id=completion_id or _id("chatcmpl"),
+        created=_created(answer.created_at),
+        model=answer.model,
+        choices=[
+            Choice(
+                message=ResponseMessage(
+                    content=answer.message.content or ("" if not calls else None),
+                    reasoning=answer.message.thinking or None,
+                    tool_calls=calls,
+                ),
+                finish_reason=_finish(answer.done_reason, bool(calls)),
+            )
+        ],
+        usage=_usage(answer),
+    )
+
+
+def to_completion(answer: o.GenerateResponse, echo: str = "") -> Completion:
+    return Completion(
+        id=_id("cmpl"),
+        created=_created(answer.created_at),
+        model=answer.model,
+        choices=[
+            CompletionChoice(
+                text=echo + answer.response, finish_reason=_finish(answer.done_reason, False)
+            )
+        ],
+        usage=_usage(answer),
+    )
+
+
+def _event(item: BaseModel) -> bytes:
+    return b"data: " + item.model_dump_json(exclude_none=True).encode() + b"\n\n"
+
+
+def _error_event(exc: HearthError) -> bytes:
+    body = {
+        "error": {
+            "message": exc.message,
+            "type": "server_error" if exc.status >= 500 else "invalid_request_error",
+            "param": None,
+            "code": None,
+        }
+    }
+    return b"data: " + json.dumps(body, ensure_ascii=False).encode() + b"\n\n"
+
+
+class _ChatEvents:
+    """Turns hearth chat chunks into OpenAI chunk events (role first, finish last)."""
+
+    def __init__(self, include_usage: bool) -> None:
+        self.id = _id("chatcmpl")
+        self.include_usage = include_usage
+        self.sent_role = False
+        self.calls = 0
+
+    def __call__(self, chunk: o.ChatResponse) -> bytes:
+        out: list[bytes] = []
+        created = _created(chunk.created_at)
+        calls = _tool_calls(chunk.message.tool_calls, self.calls)
+        self.calls += len(calls or [])
+        content = chunk.message.content or ""
+        thinking = chunk.message.thinking or None
+        if content or calls or thinking or not self.sent_role:
+            delta = Delta(
+                role=None if self.sent_role else "assistant",
+                content=content if (content or not calls) else None,
+                reasoning=thinking,
+                tool_calls=calls,
+            )
+            self.sent_role = True
+            out.append(_event(self._chunk(chunk, created, [ChunkChoice(delta=delta)])))
+        if chunk.done:
+            finish = ChunkChoice(
+                delta=Delta(), finish_reason=_finish(chunk.done_reason, self.calls > 0)
+            )
+            out.append(_event(self._chunk(chunk, created, [finish])))
+            if self.include_usage:
+                out.append(_event(self._chunk(chunk, created, [], _usage(chunk))))
+        return b"".join(out)
+
+    def _chunk(
+        self,
+        chunk: o.ChatResponse,
+        created: int,
+        choices: list[ChunkChoice],
+        usage: Usage | None = None,
+    ) -> ChatCompletionChunk:
+        return ChatCompletionChunk(
+            id=self.id, created=created, model=chunk.model, choices=choices, usage=usage
+        )
+
+
+class _CompletionEvents:
+    def __init__(self, include_usage: bool, echo: str) -> None:
+        self.id = _id("cmpl")
+        self.include_usage = include_usage
+        self.echo = echo
+
+    def __call__(self, chunk: o.GenerateResponse) -> bytes:
+        text, self.echo = self.echo + chunk.response, ""
+        reason = _finish(chunk.done_reason, False) if chunk.done else None
+        out = [_event(self._chunk(chunk, [CompletionChoice(text=text, finish_reason=reason)]))]
+        if chunk.done and self.include_usage:
+            out.append(_event(self._chunk(chunk, [], _usage(chunk))))
+        return b"".join(out)
+
+    def _chunk(
+        self, chunk: o.GenerateResponse, choices: list[CompletionChoice], usage: Usage | None = None
+    ) -> Completion:
+        return Completion(
+            id=self.id,
+            created=_created(chunk.created_at),
+            model=chunk.model,
+            choices=choices,
+            usage=usage,
+        )
+
+
+def _dump(item: BaseModel) -> JSONResponse:
+    return JSONResponse(item.model_dump(mode="json", exclude_none=True))
+
+
+# Routes ------------------------------------------------------------------------------
+
+
+@router.post(
+    "/v1/chat/completions",
+    summary="Chat completion (OpenAI)",
+    responses={200: {"model": ChatCompletion}, **_ERRORS},
+)
+async def chat_completions(request: Request, body: ChatCompletionRequest) -> Response:
+    services = services_of(request)
+    req = chat_request(body)
+    first, pump = await open_pump(lambda: chat_chunks(services, req))
+    if not body.stream:
+        items = await collect(request, first, pump)
+        if not items:
+            return Response(status_code=204)
+        return _dump(to_chat_completion(merge_chat(items)))
+    usage = bool(body.stream_options and body.stream_options.include_usage)
+    return stream_response(
+        first,
+        pump,
+        _ChatEvents(usage),
+        _error_event,
+        media_type=SSE,
+        trailer=_DONE,
+        headers=_SSE_HEADERS,
+    )
+
+
+@router.post(
+    "/v1/completions",
+    summary="Text completion (OpenAI, legacy)",
+    responses={200: {"model": Completion}, **_ERRORS},
+)
+async def completions(request: Request, body: CompletionRequest) -> Response:
+    services = services_of(request)
+    req = completion_request(body)
+    echo = (req.prompt or "") if body.echo else ""
+    first, pump = await open_pump(lambda: generate_chunks(services, req))
+    if not body.stream:
+        items = await collect(request, first, pump)
+        if not items:
+            return Response(status_code=204)
+        return _dump(to_completion(merge_generate(items), echo))
+    usage = bool(body.stream_options and body.stream_options.include_usage)
+    return stream_response(
+        first,
+        pump,
+        _CompletionEvents(usage, echo),
+        _error_event,
+        media_type=SSE,
+        trailer=_DONE,
+        headers=_SSE_HEADERS,
+    )
+
+
+def _texts(value: Any) -> list[str]:
+    if isinstance(value, str):
+        value = [value]
+    if not value:
+        raise InvalidInput("invalid request: field 'input': must not be empty")
+    if not all(isinstance(v, str) for v in value):
+        raise InvalidInput(
+            "invalid request: field 'input': token arrays are not supported; send text"
+        )
+    return list(value)
+
+
+@router.post(
+    "/v1/embeddings",
+    summary="Embeddings (OpenAI; float or base64)",
+    responses={200: {"model": EmbeddingList}, **_ERRORS},
+)
+async def create_embeddings(request: Request, body: EmbeddingRequest) -> Response:
+    texts = _texts(body.input)
+    vectors, tokens = await anyio.to_thread.run_sync(
+        lambda: embed_texts(services_of(request), body.model, texts, None, body.dimensions)
+    )
+    data: list[Embedding] = []
+    for i, vector in enumerate(vectors):
+        if body.encoding_format == "base64":
+            value: list[float] | str = base64.b64encode(
+                np.asarray(vector, dtype="<f4").tobytes()
+            ).decode()
+        else:
+            value = vector.tolist()
+        data.append(Embedding(embedding=value, index=i))
+    answer = EmbeddingList(
+        data=data, model=body.model, usage=EmbeddingUsage(prompt_tokens=tokens, total_tokens=tokens)
+    )
+    return _dump(answer)
+
+
+def _model(record: ModelRecord) -> Model:
+    return Model(id=record.name, created=_created(record.modified_at), owned_by="hearth")
+
+
+@router.get("/v1/models", summary="List models (OpenAI)", response_model=ModelList)
+def list_models(request: Request) -> Response:
+    records = services_of(request).store.list()
+    return _dump(ModelList(data=[_model(r) for r in records]))
+
+
+@router.get(
+    "/v1/models/{model:path}",
+    summary="Describe a model (OpenAI)",
+    response_model=Model,
+    responses={404: {"model": ErrorResponse, "description": "Unknown model"}},
+)
+def get_model(request: Request, model: str) -> Response:
+    return _dump(_model(services_of(request).store.resolve(model)))
