@@ -262,7 +262,8 @@ def tags(request: Request) -> Response:
 
 @router.get("/api/ps", summary="List loaded models", response_model=ProcessResponse)
 def ps(request: Request) -> Response:
-    return _dump(ProcessResponse(models=services_of(request).engine.ps()))
+    answer = ProcessResponse(models=services_of(request).engine.ps())
+    return JSONResponse(answer.model_dump(mode="json"))  # expires_at null means "forever"
 
 
 def _name(model: str | None, name: str | None, what: str = "model") -> str:
