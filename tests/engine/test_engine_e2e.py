@@ -1,0 +1,126 @@
+"""The engine with the real bundled model (SmolLM2-135M) through the real store."""
+
+from __future__ import annotations
+
+import json
+import threading
+from typing import Any
+
+import jsonschema
+import pytest
+
+from hearth.api.ollama import ChatRequest, GenerateRequest, Message, Options
+from hearth.errors import ContextOverflow, InvalidInput, ModelNotFound
+
+pytestmark = pytest.mark.slow
+
+MODEL = "smollm2:135m"
+GREEDY = {"temperature": 0, "seed": 42, "num_predict": 24}
+
+
+def _chat(services: Any, text: str, **extra: Any) -> tuple[str, Any]:
+    req = ChatRequest(model=MODEL, messages=[Message(role="user", content=text)], options=Options(**GREEDY), **extra)
+    chunks = list(services.engine.chat(req))
+    return "".join(c.message.content or "" for c in chunks), chunks[-1]
+
+
+def test_chat_is_deterministic_and_reports_counts(services: Any) -> None:
+    first, final = _chat(services, "What is the capital of France?")
+    second, _ = _chat(services, "What is the capital of France?")
+    assert first == second and first.strip()
+    assert final.done and final.done_reason in {"stop", "length"}
+    assert final.prompt_eval_count > 10 and 0 < final.eval_count <= 24
+    assert final.eval_duration > 0 and final.prompt_eval_duration > 0
+
+
+def test_concurrent_sequences_match_sequential(services: Any) -> None:
+    prompts = ["Name a color.", "What is 2 + 2?", "Say hello.", "Name a fruit."]
+    sequential = [_chat(services, p)[0] for p in prompts]
+    results: dict[int, str] = {}
+
+    def work(i: int) -> None:
+        results[i] = _chat(services, prompts[i])[0]
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    assert [results[i] for i in range(4)] == sequential
+
+
+def test_json_schema_output_validates(services: Any) -> None:
+    schema = {
+        "type": "object",
+        "properties": {"city": {"type": "string"}, "population": {"type": "integer"}},
+        "required": ["city", "population"],
+    }
+    req = ChatRequest(
+        model=MODEL,
+        messages=[Message(role="user", content="Give a city and its population as JSON.")],
+        options=Options(temperature=0, num_predict=64),
+        format=schema,
+    )
+    text = "".join(c.message.content or "" for c in services.engine.chat(req))
+    jsonschema.validate(json.loads(text), schema)
+
+
+def test_generate_raw_and_stop(services: Any) -> None:
+    req = GenerateRequest(
+        model=MODEL, prompt="1, 2, 3, 4,", raw=True, options=Options(temperature=0, num_predict=20, stop=["7"])
+    )
+    chunks = list(services.engine.generate(req))
+    text = "".join(c.response for c in chunks)
+    assert "5" in text and "7" not in text
+    assert chunks[-1].done_reason == "stop" and chunks[-1].context
+
+
+def test_prompt_over_context_is_a_clear_error(services: Any) -> None:
+    long = "word " * 400
+    req = ChatRequest(model=MODEL, messages=[Message(role="user", content=long)], options=Options(num_ctx=128))
+    with pytest.raises(ContextOverflow, match="context is 128 tokens"):
+        list(services.engine.chat(req))
+
+
+def test_closing_the_stream_stops_generation(services: Any) -> None:
+    req = ChatRequest(
+        model=MODEL, messages=[Message(role="user", content="Write a long story.")],
+        options=Options(temperature=0.7, seed=1, num_predict=500),
+    )
+    stream = services.engine.chat(req)
+    next(stream)
+    stream.close()
+    entry = services.engine.scheduler.loaded()[0]
+    runner = entry.runner
+    for _ in range(200):
+        if runner.busy == 0:
+            break
+        threading.Event().wait(0.01)
+    assert runner.busy == 0
+    # The freed slot serves the next request.
+    assert _chat(services, "Say hi.")[0]
+
+
+def test_empty_request_loads_and_keep_alive_zero_unloads(services: Any) -> None:
+    loaded = list(services.engine.chat(ChatRequest(model=MODEL, messages=[])))
+    assert loaded[-1].done_reason == "load"
+    assert [m.name for m in services.engine.ps()] == [MODEL]
+    unloaded = list(services.engine.chat(ChatRequest(model=MODEL, messages=[], keep_alive=0)))
+    assert unloaded[-1].done_reason == "unload"
+    assert services.engine.ps() == []
+
+
+def test_embeddings_of_both_kinds_of_model(services: Any) -> None:
+    e5 = services.engine.embed("multilingual-e5-small", ["自然語言處理", "natural language processing", "烤鴨"], kind="passage")
+    assert e5.embeddings.shape == (3, 384)
+    sims = e5.embeddings @ e5.embeddings[0]
+    assert sims[1] > sims[2]  # the translation is closer than an unrelated word
+    llm = services.engine.embed(MODEL, ["hello", "world"])
+    assert llm.embeddings.shape[0] == 2 and llm.prompt_tokens >= 2
+
+
+def test_unknown_model_and_bad_role(services: Any) -> None:
+    with pytest.raises(ModelNotFound, match="hearth pull"):
+        list(services.engine.chat(ChatRequest(model="nope:1b", messages=[Message(role="user", content="x")])))
+    with pytest.raises(InvalidInput, match="embedding model"):
+        list(services.engine.chat(ChatRequest(model="multilingual-e5-small", messages=[Message(role="user", content="x")])))

@@ -1,0 +1,176 @@
+"""Pure-logic tests of the engine: templates, grammars, tool-call parsing, the scheduler."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from hearth.config import Settings, parse_duration
+from hearth.engine import ChatTemplate, parse_tool_calls
+from hearth.engine.grammar import grammar_for_format
+from hearth.engine.scheduler import Scheduler
+from hearth.engine.templates import CHATML, go_to_jinja, is_go_template
+from hearth.errors import Busy, InvalidInput
+
+MESSAGES = [
+    {"role": "system", "content": "Be brief."},
+    {"role": "user", "content": "Hi"},
+    {"role": "assistant", "content": "Hello!"},
+    {"role": "user", "content": "Bye"},
+]
+
+
+def test_chatml_renders_turns_and_generation_prompt() -> None:
+    text = ChatTemplate(CHATML).render(MESSAGES)
+    assert text == (
+        "<|im_start|>system\nBe brief.<|im_end|>\n<|im_start|>user\nHi<|im_end|>\n"
+        "<|im_start|>assistant\nHello!<|im_end|>\n<|im_start|>user\nBye<|im_end|>\n"
+        "<|im_start|>assistant\n"
+    )
+
+
+def test_go_template_with_messages_matches_chatml() -> None:
+    go = (
+        "{{- range .Messages }}<|im_start|>{{ .Role }}\n{{ .Content }}<|im_end|>\n{{ end }}"
+        "<|im_start|>assistant\n"
+    )
+    assert is_go_template(go)
+    assert ChatTemplate(go).render(MESSAGES) == ChatTemplate(CHATML).render(MESSAGES)
+
+
+def test_single_turn_go_template_cuts_at_response() -> None:
+    go = "{{ if .System }}[SYS]{{ .System }}[/SYS]{{ end }}[INST]{{ .Prompt }}[/INST]{{ .Response }}</s>"
+    text = ChatTemplate(go).render(MESSAGES)
+    assert text == "[SYS]Be brief.[/SYS][INST]Hi[/INST]Hello!</s>[INST]Bye[/INST]"
+
+
+def test_go_template_eq_and_else() -> None:
+    go = '{{ range .Messages }}{{ if eq .Role "user" }}U:{{ else }}A:{{ end }}{{ .Content }};{{ end }}'
+    assert ChatTemplate(go).render(MESSAGES[1:]) == "U:Hi;A:Hello!;U:Bye;"
+
+
+def test_unbalanced_go_template_is_an_error() -> None:
+    with pytest.raises(InvalidInput, match="end"):
+        go_to_jinja("{{ if .System }}x")
+
+
+def test_jinja_template_is_sandboxed() -> None:
+    evil = "{{ ''.__class__.__mro__[1].__subclasses__() }}"
+    with pytest.raises(InvalidInput):
+        ChatTemplate(evil).render(MESSAGES)
+
+
+def test_grammar_for_formats() -> None:
+    assert grammar_for_format(None) is None
+    assert "root" in (grammar_for_format("json") or "")
+    schema = {"type": "object", "properties": {"a": {"type": "integer"}}, "required": ["a"]}
+    assert "root" in (grammar_for_format(schema) or "")
+    with pytest.raises(InvalidInput, match="not a valid JSON schema"):
+        grammar_for_format({"type": "objekt"})
+    with pytest.raises(InvalidInput, match="invalid format"):
+        grammar_for_format("yaml")
+
+
+def test_parse_tool_calls() -> None:
+    text, calls = parse_tool_calls('{"name": "get_weather", "arguments": {"city": "Taipei"}}')
+    assert text == "" and calls[0].function.name == "get_weather"
+    assert calls[0].function.arguments == {"city": "Taipei"}
+    text, calls = parse_tool_calls('Sure. <tool_call>{"name": "f", "arguments": "{\\"x\\": 1}"}</tool_call>')
+    assert text == "Sure." and calls[0].function.arguments == {"x": 1}
+    text, calls = parse_tool_calls("The weather is {not json}")
+    assert calls == [] and text == "The weather is {not json}"
+
+
+def test_parse_duration() -> None:
+    assert parse_duration("5m", 1) == 300
+    assert parse_duration("30s", 1) == 30
+    assert parse_duration("1h", 1) == 3600
+    assert parse_duration(0, 1) == 0
+    assert parse_duration(-1, 1) == float("inf")
+    assert parse_duration(None, 7) == 7
+    with pytest.raises(InvalidInput):
+        parse_duration("soon", 1)
+
+
+def test_settings_from_env() -> None:
+    s = Settings.from_env({"HEARTH_HOST": "0.0.0.0:8080", "HEARTH_API_KEYS": "a, b", "HEARTH_KEEP_ALIVE": "10m"})
+    assert s.host_port == ("0.0.0.0", 8080)
+    assert s.api_keys == ("a", "b")
+    assert s.keep_alive == 600
+    assert s.base_url == "http://127.0.0.1:8080"
+    with pytest.raises(InvalidInput, match="HEARTH_NUM_PARALLEL"):
+        Settings.from_env({"HEARTH_NUM_PARALLEL": "many"})
+
+
+class _Runner:
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.closed = False
+
+
+def _scheduler(max_loaded: int = 1, budget: int = 0, max_queue: int = 8) -> Scheduler:
+    return Scheduler(max_loaded=max_loaded, memory_budget=budget, max_queue=max_queue, close_runner=lambda r: setattr(r, "closed", True))
+
+
+def test_scheduler_reuses_and_evicts_lru() -> None:
+    sched = _scheduler(max_loaded=2)
+    loads: list[str] = []
+
+    def loader(name: str):  # type: ignore[no-untyped-def]
+        def load() -> _Runner:
+            loads.append(name)
+            return _Runner(name)
+
+        return load
+
+    a = sched.acquire("a", ("a",), 1, 60, loader("a"))
+    sched.release(a)
+    a2 = sched.acquire("a", ("a",), 1, 60, loader("a"))
+    assert a2.runner is a.runner and loads == ["a"]
+    sched.release(a2)
+    b = sched.acquire("b", ("b",), 1, 60, loader("b"))
+    sched.release(b)
+    c = sched.acquire("c", ("c",), 1, 60, loader("c"))  # evicts a (least recently used)
+    sched.release(c)
+    assert [e.name for e in sched.loaded()] == ["b", "c"]
+    assert a.runner is None and loads == ["a", "b", "c"]
+    sched.close()
+
+
+def test_scheduler_keep_alive_zero_unloads_on_release() -> None:
+    sched = _scheduler()
+    entry = sched.acquire("a", ("a",), 1, 0, lambda: _Runner("a"))
+    runner = entry.runner
+    sched.release(entry)
+    assert sched.loaded() == [] and runner.closed
+    sched.close()
+
+
+def test_scheduler_memory_budget_waits_for_busy_model() -> None:
+    sched = _scheduler(max_loaded=4, budget=10)
+    big = sched.acquire("big", ("big",), 8, 60, lambda: _Runner("big"))
+    got: list[str] = []
+
+    def other() -> None:
+        e = sched.acquire("small", ("small",), 5, 60, lambda: _Runner("small"))
+        got.append(e.name)
+        sched.release(e)
+
+    t = threading.Thread(target=other)
+    t.start()
+    t.join(timeout=0.5)
+    assert got == []  # waits: "big" is in use and the budget is full
+    sched.release(big)
+    t.join(timeout=10)
+    assert got == ["small"]
+    sched.close()
+
+
+def test_scheduler_queue_limit() -> None:
+    sched = _scheduler(max_queue=2)
+    entry = sched.acquire("a", ("a",), 1, 60, lambda: _Runner("a"))
+    with pytest.raises(Busy):
+        sched.acquire("a", ("a",), 1, 60, lambda: _Runner("a"), busy=lambda _r: 2)
+    sched.release(entry)
+    sched.close()
