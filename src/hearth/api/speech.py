@@ -71,6 +71,9 @@ class TranscribeRequest(BaseModel):
     captions: CaptionsMode = "auto"
     prompt: str | None = Field(default=None, description="vocabulary hint for recognition")
     temperature: float | None = Field(default=None, ge=0, le=1)
+    word_timestamps: bool = Field(
+        default=False, description="also time every word (slower); segments are always timed"
+    )
 
 
 class TranscribeProgress(BaseModel):

@@ -29,7 +29,7 @@ def whisper_options(
     language: str | None,
     prompt: str | None = None,
     temperature: float | None = None,
-    word_timestamps: bool = True,
+    word_timestamps: bool = False,
 ) -> dict[str, Any]:
     """The keyword arguments hearth passes to `WhisperModel.transcribe` (shared with bench/)."""
     options: dict[str, Any] = {
@@ -94,6 +94,7 @@ class Recognizer:
         language: str | None = None,
         prompt: str | None = None,
         temperature: float | None = None,
+        word_timestamps: bool = False,
     ) -> Recognition:
         """Start recognising 16 kHz mono samples; segments are produced lazily."""
         whisper = self.model(model)
@@ -108,7 +109,7 @@ class Recognizer:
             )
         try:
             raw_segments, info = whisper.transcribe(
-                samples, **whisper_options(language, prompt, temperature)
+                samples, **whisper_options(language, prompt, temperature, word_timestamps)
             )
         except ValueError as exc:
             raise InvalidInput(f"speech recognition rejected the request: {exc}") from exc

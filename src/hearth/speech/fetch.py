@@ -145,7 +145,6 @@ def _run_ytdlp(
     }
     try:
         with yt_dlp.YoutubeDL(options) as ydl:
-            events.put(DownloadProgress("looking up media"))
             info = ydl.extract_info(url, download=False)
             if info is None or stop.is_set():
                 raise _Stop

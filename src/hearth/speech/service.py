@@ -11,8 +11,10 @@ ends, fails or is closed (Ctrl-C, a client that went away).
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import tempfile
+import time
 from collections.abc import Callable, Generator, Iterator
 from pathlib import Path
 from typing import Any
@@ -79,6 +81,29 @@ class SpeechService:
         self._own_recognizer = recognizer is None
         self.recognizer = recognizer or Recognizer(settings)
         self._text_model = text_model
+        self._sweep_stale()
+
+    @property
+    def work_root(self) -> Path:
+        """Where temporary media lives: HEARTH_HOME/tmp/speech (same disk as the models)."""
+        return self.settings.home / "tmp" / "speech"
+
+    def new_workdir(self) -> Path:
+        """A fresh private folder for one job's temporary files; the caller removes it."""
+        self.work_root.mkdir(parents=True, exist_ok=True)
+        return Path(tempfile.mkdtemp(prefix="job-", dir=self.work_root))
+
+    def _sweep_stale(self) -> None:
+        """Remove folders a killed process left behind (older than a day, so never a live job's)."""
+        try:
+            entries = list(self.work_root.iterdir())
+        except OSError:
+            return
+        cutoff = time.time() - 86_400
+        for entry in entries:
+            with contextlib.suppress(OSError):
+                if entry.stat().st_mtime < cutoff:
+                    shutil.rmtree(entry, ignore_errors=True)
 
     def text_model(self, name: str | None) -> TextModel:
         name = name or self.settings.default_model
@@ -106,7 +131,7 @@ class SpeechService:
         language = normalize_language(request.language, "--language")
         target = normalize_language(request.translate_to, "--translate-to")
         spoken = language.split("-")[0] if language else None
-        workdir = Path(tempfile.mkdtemp(prefix="hearth-transcribe-"))
+        workdir = self.new_workdir()
         try:
             segments, detected, duration, title, origin = yield from self._recognize(
                 str(source), request, spoken, workdir, whisper_model
@@ -178,7 +203,6 @@ class SpeechService:
                 )
 
         audio: Audio | None = None
-        yield _progress("decoding audio", "decode", 0, None)
         for item in decode_audio(media):
             if isinstance(item, DecodeProgress):
                 yield _progress("decoding audio", "decode", item.completed, item.total)
@@ -199,12 +223,16 @@ class SpeechService:
             language=spoken,
             prompt=request.prompt,
             temperature=request.temperature,
+            word_timestamps=request.word_timestamps,
         )
         del audio
         status = f"transcribing ({language_name(recognition.language)})"
         segments = []
         yield _progress(status, "transcribe", 0, duration)
         for seg in recognition.segments:
+            # Whisper's timestamps are coarse and may overshoot the end of the audio.
+            end = min(seg.end, duration)
+            seg = seg.model_copy(update={"start": min(seg.start, end), "end": end})
             segments.append(seg)
             yield _progress(status, "transcribe", min(seg.end, duration), duration)
         yield _progress(status, "transcribe", duration, duration)
