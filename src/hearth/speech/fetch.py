@@ -9,6 +9,7 @@ the next callback raise inside yt-dlp, which stops the download.
 from __future__ import annotations
 
 import queue
+import re
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -204,6 +205,7 @@ def _translate(url: str, exc: Exception, last_error: str) -> HearthError:
         )
     detail = (last_error or str(exc)).removeprefix("ERROR: ").strip()
     detail = detail.split(" (caused by", 1)[0]
+    detail = re.sub(r"^\[[^\]]+\] [^:]*: ", "", detail)  # yt-dlp's "[generic] name: " prefix
     if "Unsupported URL" in detail:
         return UnsupportedMedia(
             f"no audio or video found at {url}: give a page yt-dlp supports or a direct link to a media file"

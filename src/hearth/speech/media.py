@@ -36,16 +36,20 @@ class DecodeProgress:
     total: float | None  # seconds in the track, when the container knows
 
 
-def _unreadable(path: Path, why: str) -> UnsupportedMedia:
+def _unreadable(name: str, why: str) -> UnsupportedMedia:
     return UnsupportedMedia(
-        f"cannot read {path.name}: {why}; give an audio or video file (mp3, wav, m4a, mp4, mkv, webm, ...)"
+        f"cannot read {name}: {why}; give an audio or video file (mp3, wav, m4a, mp4, mkv, webm, ...)"
     )
 
 
-def decode_audio(path: Path) -> Iterator[DecodeProgress | Audio]:
-    """Decode the first audio track of `path`, resampled to 16 kHz mono float32."""
+def decode_audio(path: Path, name: str | None = None) -> Iterator[DecodeProgress | Audio]:
+    """Decode the first audio track of `path`, resampled to 16 kHz mono float32.
+
+    `name` is how errors refer to the media (default: the file's name).
+    """
     import av
 
+    name = name or path.name
     if not path.exists():
         raise NotFound(f"{path} does not exist: check the path")
     if path.is_dir():
@@ -53,15 +57,14 @@ def decode_audio(path: Path) -> Iterator[DecodeProgress | Audio]:
     try:
         container = av.open(str(path), metadata_errors="ignore")
     except av.error.FFmpegError as exc:
-        raise _unreadable(path, "not an audio or video file FFmpeg recognises") from exc
+        raise _unreadable(name, "not an audio or video file FFmpeg recognises") from exc
     except (OSError, ValueError) as exc:
-        raise _unreadable(path, str(exc)) from exc
+        raise _unreadable(name, str(exc)) from exc
     with container:
         if not container.streams.audio:
             kinds: list[str] = sorted({str(s.type) for s in container.streams}) or ["no streams"]
             raise UnsupportedMedia(
-                f"{path.name} has no audio track (it holds {', '.join(kinds)}): "
-                "give a file with sound"
+                f"{name} has no audio track (it holds {', '.join(kinds)}): give a file with sound"
             )
         stream = container.streams.audio[0]
         total: float | None = None
@@ -70,7 +73,8 @@ def decode_audio(path: Path) -> Iterator[DecodeProgress | Audio]:
         elif container.duration is not None:
             total = container.duration / 1_000_000
         title = (container.metadata or {}).get("title") or None
-        resampler = av.AudioResampler(format="flt", layout="mono", rate=SAMPLE_RATE)
+        # 16-bit like faster-whisper's own decoder, so both give Whisper identical input.
+        resampler = av.AudioResampler(format="s16", layout="mono", rate=SAMPLE_RATE)
         pieces: list[np.ndarray] = []
         decoded = 0
         next_report = _CHUNK_SECONDS * SAMPLE_RATE
@@ -89,10 +93,10 @@ def decode_audio(path: Path) -> Iterator[DecodeProgress | Audio]:
                 decoded += len(array)
         except av.error.FFmpegError as exc:
             if not pieces:
-                raise _unreadable(path, f"its audio cannot be decoded ({exc})") from exc
+                raise _unreadable(name, f"its audio cannot be decoded ({exc})") from exc
             # A damaged tail: keep what decoded, as players do.
     samples = (
-        np.concatenate(pieces).astype(np.float32, copy=False) if pieces else np.zeros(0, np.float32)
+        np.concatenate(pieces).astype(np.float32) / 32768.0 if pieces else np.zeros(0, np.float32)
     )
     yield DecodeProgress(decoded / SAMPLE_RATE, decoded / SAMPLE_RATE)
     yield Audio(samples=samples, title=title)

@@ -203,7 +203,8 @@ class SpeechService:
                 )
 
         audio: Audio | None = None
-        for item in decode_audio(media):
+        shown = source if is_url(source) else media.name
+        for item in decode_audio(media, shown):
             if isinstance(item, DecodeProgress):
                 yield _progress("decoding audio", "decode", item.completed, item.total)
             else:
@@ -238,8 +239,7 @@ class SpeechService:
         yield _progress(status, "transcribe", duration, duration)
         if not segments:
             raise NoSpeechFound(
-                f"no speech found in {Path(source).name if not is_url(source) else source}: "
-                "the voice-activity filter heard nothing to transcribe"
+                f"no speech found in {shown}: the voice-activity filter heard nothing to transcribe"
             )
         return segments, recognition.language, duration, title, "speech"
 
