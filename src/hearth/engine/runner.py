@@ -141,7 +141,7 @@ class LlamaRunner:
         cparams.n_seq_max = self.n_parallel
         cparams.n_threads = n_threads
         cparams.n_threads_batch = n_threads
-        cparams.kv_unified = True
+        cparams.kv_unified = False  # one KV stream per sequence: results do not depend on neighbours
         cparams.no_perf = True
         try:
             self.ctx = internals.LlamaContext(model=self.model, params=cparams, verbose=False)
