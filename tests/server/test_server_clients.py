@@ -1,0 +1,264 @@
+"""End to end: the real stack (engine, store, bundled models) behind a real server,
+driven by the real third-party clients: ollama, openai, LangChain."""
+
+from __future__ import annotations
+
+import base64
+import json
+import threading
+import time
+from typing import Any
+
+import httpx
+import jsonschema
+import numpy as np
+import pytest
+
+pytestmark = pytest.mark.slow
+
+MODEL = "smollm2:135m"
+EMBED = "multilingual-e5-small"
+SHORT = {"num_predict": 12, "temperature": 0, "seed": 7}
+
+
+def test_ollama_client_chat_generate_embed_list_show(live_server: str) -> None:
+    import ollama
+
+    client = ollama.Client(host=live_server)
+    messages = [{"role": "user", "content": "Say hello."}]
+    answer = client.chat(model=MODEL, messages=messages, options=SHORT)
+    assert answer.message.role == "assistant" and answer.message.content
+    assert answer.done and answer.done_reason in {"stop", "length"} and answer.eval_count
+    parts = list(client.chat(model=MODEL, messages=messages, options=SHORT, stream=True))
+    assert (
+        parts[-1].done and "".join(p.message.content or "" for p in parts) == answer.message.content
+    )
+
+    generated = client.generate(model=MODEL, prompt="The sky is", options=SHORT)
+    assert generated.response and generated.prompt_eval_count
+    streamed = list(client.generate(model=MODEL, prompt="The sky is", options=SHORT, stream=True))
+    assert "".join(p.response for p in streamed) == generated.response
+
+    vectors = client.embed(model=EMBED, input=["a cat", "un chat"]).embeddings
+    assert len(vectors) == 2 and len(vectors[0]) == 384
+    assert abs(float(np.linalg.norm(vectors[0])) - 1) < 1e-3
+    assert len(client.embeddings(model=EMBED, prompt="a cat").embedding) == 384
+
+    names = {m.model for m in client.list().models}
+    assert {MODEL, EMBED} <= names
+    shown = client.show(MODEL)
+    assert shown.details.format == "gguf" and "completion" in (shown.capabilities or [])
+
+    with pytest.raises(ollama.ResponseError) as info:
+        client.chat(model="missing-model:1b", messages=messages)
+    assert info.value.status_code == 404 and "pull" in info.value.error
+
+
+def test_openai_client_chat_structured_and_embeddings(live_server: str) -> None:
+    import openai
+
+    client = openai.OpenAI(base_url=f"{live_server}/v1", api_key="x")
+    messages: Any = [{"role": "user", "content": "Say hello."}]
+    answer = client.chat.completions.create(
+        model=MODEL, messages=messages, max_tokens=12, temperature=0, seed=7
+    )
+    assert answer.choices[0].message.content and answer.choices[0].finish_reason in {
+        "stop",
+        "length",
+    }
+    assert answer.usage is not None and answer.usage.completion_tokens > 0
+    assert answer.usage.total_tokens == answer.usage.prompt_tokens + answer.usage.completion_tokens
+
+    stream = client.chat.completions.create(
+        model=MODEL, messages=messages, max_tokens=12, temperature=0, seed=7, stream=True
+    )
+    chunks = list(stream)
+    text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    assert text == answer.choices[0].message.content
+    assert chunks[-1].choices[0].finish_reason in {"stop", "length"}
+
+    schema = {
+        "type": "object",
+        "properties": {"name": {"type": "string", "maxLength": 20}, "age": {"type": "integer"}},
+        "required": ["name", "age"],
+        "additionalProperties": False,
+    }
+    structured = client.chat.completions.create(
+        model=MODEL,
+        messages=[{"role": "user", "content": "Invent a person. Answer in JSON."}],
+        response_format={
+            "type": "json_schema",
+            "json_schema": {"name": "person", "schema": schema},
+        },
+        max_tokens=60,
+        temperature=0,
+    )
+    content = structured.choices[0].message.content
+    assert content is not None
+    jsonschema.validate(json.loads(content), schema)
+
+    default = client.embeddings.create(model=EMBED, input=["a cat", "un chat"])  # asks for base64
+    floats = client.embeddings.create(model=EMBED, input="a cat", encoding_format="float")
+    assert len(default.data) == 2 and len(default.data[0].embedding) == 384
+    assert np.allclose(default.data[0].embedding, floats.data[0].embedding, atol=1e-6)
+
+    with pytest.raises(openai.NotFoundError):
+        client.chat.completions.create(model="missing-model:1b", messages=messages)
+    with pytest.raises(openai.BadRequestError) as bad:
+        client.chat.completions.create(model=MODEL, messages=[])
+    assert "messages" in str(bad.value)
+
+
+def test_openai_raw_base64_matches_float(live_server: str) -> None:
+    body = {"model": EMBED, "input": "hello"}
+    b64 = httpx.post(
+        f"{live_server}/v1/embeddings", json={**body, "encoding_format": "base64"}
+    ).json()
+    flt = httpx.post(f"{live_server}/v1/embeddings", json=body).json()
+    decoded = np.frombuffer(base64.b64decode(b64["data"][0]["embedding"]), dtype="<f4")
+    assert np.allclose(decoded, flt["data"][0]["embedding"])
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")  # the course uses the deprecated class
+def test_langchain_clients(live_server: str) -> None:
+    from langchain_community.llms import Ollama
+    from langchain_ollama import ChatOllama, OllamaEmbeddings
+
+    # The course snippet, pointed at hearth (num_predict keeps the test short).
+    llm = Ollama(model=MODEL, base_url=live_server, num_predict=24)
+    assert isinstance(llm.invoke("What is natural language processing?"), str)
+    answer = llm.invoke("什麼是「自然語言處理」呢?可以用繁體中文回答我嗎?")
+    assert isinstance(answer, str) and answer.strip()  # the model is English-only: any text
+
+    chat = ChatOllama(model=MODEL, base_url=live_server, num_predict=16, temperature=0)
+    reply = chat.invoke("Say hello.")
+    assert isinstance(reply.content, str) and reply.content
+    assert "".join(str(c.content) for c in chat.stream("Say hello."))
+
+    embeddings = OllamaEmbeddings(model=EMBED, base_url=live_server)
+    assert len(embeddings.embed_query("a cat")) == 384
+    assert len(embeddings.embed_documents(["a cat", "a dog"])) == 2
+
+
+def test_concurrent_requests_each_get_their_own_answer(live_server: str) -> None:
+    """4 clients at once: each answer must satisfy its own schema (no crossed sequences)."""
+    results: dict[int, Any] = {}
+    errors: list[BaseException] = []
+
+    def ask(i: int) -> None:
+        schema = {
+            "type": "object",
+            "properties": {"client": {"enum": [f"client-{i}"]}},
+            "required": ["client"],
+        }
+        body = {
+            "model": MODEL,
+            "messages": [{"role": "user", "content": f"Reply with JSON naming client {i}."}],
+            "format": schema,
+            "stream": False,
+            "options": {"num_predict": 40, "temperature": 0},
+        }
+        try:
+            results[i] = httpx.post(f"{live_server}/api/chat", json=body, timeout=120).json()
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+
+    httpx.post(
+        f"{live_server}/api/generate", json={"model": MODEL, "stream": False}, timeout=120
+    )  # load
+    threads = [threading.Thread(target=ask, args=(i,)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=180)
+    assert not errors and len(results) == 4
+    for i, answer in results.items():
+        assert answer.get("done") is True, answer
+        assert json.loads(answer["message"]["content"]) == {"client": f"client-{i}"}
+
+
+def test_concurrent_requests_while_the_model_loads(live_server: str) -> None:
+    """Requests arriving while the model is still loading wait for it (no 500)."""
+    statuses: list[int] = []
+
+    def ask() -> None:
+        body = {"model": MODEL, "prompt": "Hi", "stream": False, "options": {"num_predict": 2}}
+        statuses.append(
+            httpx.post(f"{live_server}/api/generate", json=body, timeout=120).status_code
+        )
+
+    threads = [threading.Thread(target=ask) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=180)
+    assert statuses == [200, 200, 200]
+
+
+def test_disconnect_mid_stream_ends_the_sequence(live_server: str, services: Any) -> None:
+    body = {
+        "model": MODEL,
+        "prompt": "Count from one to a thousand:",
+        "options": {"num_predict": 3000},
+    }
+    with httpx.stream("POST", f"{live_server}/api/generate", json=body, timeout=60) as response:
+        lines = response.iter_lines()
+        for _ in range(3):
+            assert "response" in json.loads(next(lines))
+    # The engine must see the sequence end (3000 tokens would take far longer).
+    deadline = time.monotonic() + 20
+    busy = None
+    while time.monotonic() < deadline:
+        busy = sum(
+            entry.runner.busy
+            for entry in services.engine.scheduler.loaded()
+            if hasattr(entry.runner, "busy")
+        )
+        if busy == 0:
+            break
+        time.sleep(0.05)
+    assert busy == 0
+    quick = httpx.post(
+        f"{live_server}/api/generate",
+        json={"model": MODEL, "prompt": "Hi", "stream": False, "options": {"num_predict": 4}},
+        timeout=60,
+    )
+    assert quick.json()["done"] is True
+
+
+def test_keep_alive_zero_unloads(live_server: str) -> None:
+    loaded = httpx.post(
+        f"{live_server}/api/generate", json={"model": MODEL, "stream": False}, timeout=60
+    ).json()
+    assert loaded["done_reason"] == "load"
+    assert MODEL in {m["name"] for m in httpx.get(f"{live_server}/api/ps").json()["models"]}
+    unloaded = httpx.post(
+        f"{live_server}/api/chat", json={"model": MODEL, "messages": [], "keep_alive": 0}
+    ).text
+    assert json.loads(unloaded.splitlines()[-1])["done_reason"] == "unload"
+    assert httpx.get(f"{live_server}/api/ps").json() == {"models": []}
+
+
+def test_bad_input_with_the_real_engine(live_server: str) -> None:
+    long_prompt = "word " * 400
+    r = httpx.post(
+        f"{live_server}/api/generate",
+        json={"model": MODEL, "prompt": long_prompt, "options": {"num_ctx": 64}},
+        timeout=60,
+    )
+    assert r.status_code == 400 and "context" in r.json()["error"]
+    r = httpx.post(
+        f"{live_server}/api/chat",
+        json={
+            "model": MODEL,
+            "messages": [{"role": "user", "content": "x"}],
+            "format": {"type": 12},
+        },
+    )
+    assert r.status_code == 400, r.text
+    r = httpx.post(
+        f"{live_server}/api/chat",
+        json={"model": EMBED, "messages": [{"role": "user", "content": "x"}]},
+    )
+    assert r.status_code == 400 and "embedding model" in r.json()["error"]
+    assert httpx.get(f"{live_server}/api/version").status_code == 200
