@@ -52,6 +52,7 @@ def register(app: typer.Typer) -> None:
 
 
 def transcribe_command(
+    ctx: typer.Context,
     source: str = typer.Argument(..., help="Audio/video file, captions file, or URL."),
     language: str = typer.Option(
         "auto", "--language", "-l", help="Spoken language: auto, or a code such as en, zh, ja."
@@ -106,7 +107,7 @@ def transcribe_command(
         captions=captions,  # type: ignore[arg-type]
         prompt=prompt,
     )
-    services = get_services()
+    services = get_services(ctx)  # type: ignore[arg-type]
     events = services.speech.transcribe(source, request, whisper_model=whisper_model)
     result = follow(events)
     write_output(render(result, fmt), output)

@@ -204,18 +204,23 @@ class SpeechService:
 
         audio: Audio | None = None
         shown = source if is_url(source) else media.name
+        last: DecodeProgress | None = None
         for item in decode_audio(media, shown):
             if isinstance(item, DecodeProgress):
-                yield _progress("decoding audio", "decode", item.completed, item.total)
+                if last is not None:
+                    yield _progress("decoding audio", "decode", last.completed, last.total)
+                last = (
+                    item  # the final one waits for the silence check: an HTTP status, not a stream
+                )
             else:
                 audio = item
         assert audio is not None
         title = audio.title or title
         duration = audio.duration
         if is_silent(audio.samples):
-            raise NoSpeechFound(
-                f"no speech found in {Path(source).name if not is_url(source) else source}: the audio is silent"
-            )
+            raise NoSpeechFound(f"no speech found in {shown}: the audio is silent")
+        if last is not None:
+            yield _progress("decoding audio", "decode", last.completed, last.total)
 
         yield _progress("loading the speech model", "transcribe", 0, duration)
         recognition = self.recognizer.recognize(

@@ -1,0 +1,176 @@
+"""The transcription routes on a real server: OpenAI's client, NDJSON streaming, errors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from speech_media import Clip, make_silence, word_error_rate
+
+from hearth.speech import Recognizer, SpeechService
+
+
+@pytest.fixture
+def speech_server(services: Any, recognizer: Recognizer, live_server: str) -> str:
+    """The live server, its speech service sharing the session's Whisper model."""
+    services.speech = SpeechService(services.settings, services.engine, recognizer=recognizer)
+    return live_server
+
+
+def leftovers(services: Any) -> list[Path]:
+    """Temporary files the speech service left behind."""
+    root: Path = services.speech.work_root
+    return list(root.iterdir()) if root.exists() else []
+
+
+def ndjson(response: httpx.Response) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in response.text.splitlines() if line.strip()]
+
+
+def test_openai_client_transcribes(speech_server: str, speech_clip: Clip, services: Any) -> None:
+    import openai
+
+    client = openai.OpenAI(base_url=f"{speech_server}/v1", api_key="unused")
+    with speech_clip.path.open("rb") as f:
+        result = client.audio.transcriptions.create(model="whisper-1", file=f)
+    assert word_error_rate(speech_clip.text, result.text) <= 0.2, result.text
+
+    with speech_clip.path.open("rb") as f:
+        verbose = client.audio.transcriptions.create(
+            model="whisper-1",
+            file=f,
+            language="en",
+            response_format="verbose_json",
+            timestamp_granularities=["word", "segment"],
+        )
+    assert verbose.language == "english"
+    assert verbose.duration == pytest.approx(speech_clip.duration, abs=0.1)
+    assert verbose.segments and verbose.segments[0].start == 0.0
+    assert verbose.words and len(verbose.words) >= 10
+
+    with speech_clip.path.open("rb") as f:
+        srt = client.audio.transcriptions.create(
+            model="whisper-1", file=f, response_format="srt", language="en"
+        )
+    assert isinstance(srt, str) and srt.startswith("1\n00:00:")
+    assert leftovers(services) == []
+
+
+def test_openai_errors(speech_server: str, speech_clip: Clip, tmp_path: Path) -> None:
+    import openai
+
+    client = openai.OpenAI(base_url=f"{speech_server}/v1", api_key="unused", max_retries=0)
+    with speech_clip.path.open("rb") as f, pytest.raises(openai.NotFoundError, match="whisper-1"):
+        client.audio.transcriptions.create(model="gpt-4o-transcribe-huge", file=f)
+    bad = tmp_path / "bad.wav"
+    bad.write_bytes(b"RIFF not really a wave file" * 10)
+    with bad.open("rb") as f, pytest.raises(openai.APIStatusError) as info:
+        client.audio.transcriptions.create(model="whisper-1", file=f)
+    assert info.value.status_code == 415
+    assert "cannot read bad.wav" in info.value.message
+    response = httpx.post(
+        f"{speech_server}/v1/audio/transcriptions", data={"model": "whisper-1"}, files={"x": b"1"}
+    )
+    assert response.status_code == 400
+    assert "missing `file`" in response.json()["error"]["message"]
+
+
+def test_native_endpoint_streams_progress_then_the_result(
+    speech_server: str, speech_clip: Clip, services: Any
+) -> None:
+    with speech_clip.path.open("rb") as f:
+        response = httpx.post(
+            f"{speech_server}/api/transcribe",
+            files={"file": ("report.wav", f, "audio/wav")},
+            data={"language": "en"},
+            timeout=120,
+        )
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("application/x-ndjson")
+    lines = ndjson(response)
+    progress, final = lines[:-1], lines[-1]
+    assert progress and all(set(p) == {"status", "stage", "completed", "total"} for p in progress)
+    assert {p["stage"] for p in progress} >= {"decode", "transcribe"}
+    assert final["done"] is True
+    result = final["result"]
+    assert set(result) >= {
+        "language",
+        "duration",
+        "segments",
+        "text",
+        "translation",
+        "translated_segments",
+        "summary",
+        "srt",
+        "vtt",
+        "markdown",
+    }
+    assert result["language"] == "en"
+    assert word_error_rate(speech_clip.text, result["text"]) <= 0.2
+    assert all(set(s) == {"start", "end", "text"} for s in result["segments"])
+    assert result["translation"] is None and result["summary"] is None
+    assert result["vtt"].startswith("WEBVTT") and "## Transcript" in result["markdown"]
+    assert leftovers(services) == []
+
+
+def test_native_endpoint_by_url_without_streaming(
+    speech_server: str, media_server: str, speech_clip: Clip
+) -> None:
+    response = httpx.post(
+        f"{speech_server}/api/transcribe",
+        json={"url": f"{media_server}/{speech_clip.path.name}", "language": "en", "stream": False},
+        timeout=120,
+    )
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["done"] is True
+    assert word_error_rate(speech_clip.text, body["result"]["text"]) <= 0.2
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "status", "message"),
+    [
+        ({"json": {"language": "en"}}, 400, "give a `url`"),
+        ({"json": {"url": "file:///etc/passwd"}}, 400, "not an http(s) URL"),
+        ({"json": {"url": "http://127.0.0.1:9/x", "colour": "red"}}, 400, "unknown field 'colour'"),
+        (
+            {"json": {"url": "http://127.0.0.1:9/x", "translate_to": "??"}},
+            400,
+            "not a language code",
+        ),
+        ({"files": {"nofile": ("a.txt", b"1")}}, 400, "has no `file` field"),
+        ({"files": {"file": ("a.mp3", b"not audio" * 50)}}, 415, "cannot read a.mp3"),
+        (
+            {"content": b"[1, 2]", "headers": {"content-type": "application/json"}},
+            400,
+            "send JSON like",
+        ),
+    ],
+)
+def test_native_endpoint_rejects_bad_input(
+    speech_server: str, services: Any, kwargs: dict[str, Any], status: int, message: str
+) -> None:
+    response = httpx.post(f"{speech_server}/api/transcribe", timeout=60, **kwargs)
+    assert response.status_code == status, response.text
+    assert message in response.json()["error"]
+    assert leftovers(services) == []
+
+
+def test_native_endpoint_silence_and_bad_url(
+    speech_server: str, media_server: str, tmp_path: Path
+) -> None:
+    silence = make_silence(tmp_path / "quiet.wav")
+    with silence.open("rb") as f:
+        response = httpx.post(
+            f"{speech_server}/api/transcribe", files={"file": ("quiet.wav", f)}, timeout=60
+        )
+    assert response.status_code == 415
+    assert response.json() == {"error": "no speech found in quiet.wav: the audio is silent"}
+    response = httpx.post(
+        f"{speech_server}/api/transcribe", json={"url": f"{media_server}/nothing.mp4"}, timeout=60
+    )
+    assert response.status_code == 502
+    assert "404" in response.json()["error"]
