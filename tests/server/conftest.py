@@ -28,6 +28,8 @@ from hearth.api.ollama import (
     ModelDetails,
     ProcessModel,
     ProgressResponse,
+    ToolCall,
+    ToolCallFunction,
 )
 from hearth.config import Settings
 from hearth.errors import ContextOverflow, HearthError, InvalidInput, ModelNotFound
@@ -50,6 +52,7 @@ class FakeStore:
             ("fake:1b", "llm"),
             ("slow:1b", "llm"),
             ("broken:1b", "llm"),
+            ("tools:1b", "llm"),
             ("e5:small", "embedding"),
         ):
             self.records[name] = ModelRecord(
@@ -149,6 +152,15 @@ class FakeEngine:
                 while True:
                     time.sleep(0.01)
                     yield self._chunk(model, "tick ", chat)
+            if model == "tools:1b":
+                call = ToolCall(
+                    function=ToolCallFunction(name="weather", arguments={"city": "Paris"})
+                )
+                message = Message(role="assistant", content="", tool_calls=[call])
+                yield ChatResponse(
+                    model=model, created_at=_now(), message=message, done=True, done_reason="stop"
+                )
+                return
             for i, word in enumerate(WORDS):
                 if model == "broken:1b" and i == 2:
                     raise HearthError("the model crashed: out of memory")

@@ -454,3 +454,30 @@ def test_server_survives_garbage(fake_server: str) -> None:
         sock.sendall(b"NOT HTTP AT ALL\r\n\r\n")
         time.sleep(0.05)
     assert httpx.get(f"{fake_server}/api/version").status_code == 200
+
+
+def test_tool_calls_in_both_apis(fake_server: str) -> None:
+    tools = [
+        {"type": "function", "function": {"name": "weather", "parameters": {"type": "object"}}}
+    ]
+    body = {
+        "model": "tools:1b",
+        "messages": [{"role": "user", "content": "weather?"}],
+        "tools": tools,
+    }
+    ollama = httpx.post(f"{fake_server}/api/chat", json={**body, "stream": False}).json()
+    assert "message" in ollama, ollama
+    assert ollama["message"]["tool_calls"] == [
+        {"function": {"name": "weather", "arguments": {"city": "Paris"}}}
+    ]
+    answer = httpx.post(f"{fake_server}/v1/chat/completions", json=body).json()
+    choice = answer["choices"][0]
+    assert choice["finish_reason"] == "tool_calls"
+    call = choice["message"]["tool_calls"][0]
+    assert call["type"] == "function" and call["id"].startswith("call")
+    assert json.loads(call["function"]["arguments"]) == {"city": "Paris"}
+    streamed = httpx.post(f"{fake_server}/v1/chat/completions", json={**body, "stream": True}).text
+    chunks = [json.loads(e[6:]) for e in streamed.split("\n\n") if e and e != "data: [DONE]"]
+    calls = [c for ch in chunks for c in ch["choices"][0]["delta"].get("tool_calls", [])]
+    assert calls[0]["function"]["name"] == "weather" and calls[0]["index"] == 0
+    assert chunks[-1]["choices"][0]["finish_reason"] == "tool_calls"

@@ -91,7 +91,13 @@ def _is_openai(request: Request) -> bool:
     return request.url.path.startswith("/v1/")
 
 
-_OPENAI_TYPES = {400: "invalid_request_error", 401: "authentication_error", 404: "not_found_error"}
+_OPENAI_TYPES = {
+    400: "invalid_request_error",
+    401: "authentication_error",
+    403: "permission_error",
+    404: "not_found_error",
+    413: "invalid_request_error",
+}
 
 
 def error_response(path: str, status: int, message: str, param: str | None = None) -> JSONResponse:
@@ -100,15 +106,15 @@ def error_response(path: str, status: int, message: str, param: str | None = Non
         kind = _OPENAI_TYPES.get(
             status, "server_error" if status >= 500 else "invalid_request_error"
         )
-        if status == 429 or status == 503:
-            kind = "rate_limit_error" if status == 429 else "server_error"
         body: dict[str, Any] = {
             "error": {"message": message, "type": kind, "param": param, "code": None}
         }
     else:
         body = {"error": message}
-    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
-    return JSONResponse(body, status_code=status, headers=headers)
+    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else {}
+    if status == 503:
+        headers["Retry-After"] = "1"
+    return JSONResponse(body, status_code=status, headers=headers or None)
 
 
 async def _hearth_error(request: Request, exc: Exception) -> JSONResponse:
