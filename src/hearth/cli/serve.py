@@ -36,13 +36,13 @@ def serve(
 
     from hearth.server.app import check_bind, create_app
 
-    settings = get_settings(ctx)
+    settings = get_settings(ctx)  # type: ignore[arg-type]
     if host:
         settings = settings.with_(host=host)
         ctx.find_root().meta["hearth.settings"] = settings
     check_bind(settings)  # before loading anything: refuse unsafe binds with the reason
     bind_host, port = settings.host_port
-    services = get_services(ctx)
+    services = get_services(ctx)  # type: ignore[arg-type]
     app = create_app(services)
     logging.basicConfig(
         level=logging.DEBUG if settings.debug else logging.INFO, format="%(message)s"

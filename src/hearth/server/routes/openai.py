@@ -226,7 +226,7 @@ def completion_request(req: CompletionRequest) -> o.GenerateRequest:
         raise InvalidInput("invalid request: field 'best_of': only best_of=1 is supported")
     if req.logprobs:
         raise InvalidInput("invalid request: field 'logprobs': log probabilities are not supported")
-    prompt = req.prompt
+    prompt: Any = req.prompt
     if isinstance(prompt, list):
         if prompt and not all(isinstance(p, str) for p in prompt):
             raise InvalidInput(
