@@ -2,14 +2,25 @@
 
 from __future__ import annotations
 
+import http.server
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from speech_media import Clip, word_error_rate
 
 from hearth.api.speech import TranscribeDone, TranscribeProgress, TranscribeRequest, Transcript
+from hearth.config import Settings
 from hearth.errors import DownloadError, InvalidInput, UnsupportedMedia
 from hearth.speech import SpeechService
+
+CLI = ["-m", "hearth.cli.main"]
 
 CAPTIONS = """WEBVTT
 
@@ -117,3 +128,72 @@ def test_fetch_takes_only_http_urls(tmp_path: Path) -> None:
 
     with pytest.raises(InvalidInput, match="not an http"):
         list(fetch("ftp://127.0.0.1/a.mp3", tmp_path))
+
+
+class _SlowHandler(http.server.BaseHTTPRequestHandler):
+    """Serves a large WAV very slowly, so a download is still running when it is stopped."""
+
+    size = 4_000_000
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+    def do_HEAD(self) -> None:
+        self.send_response(200)
+        self.send_header("Content-Type", "audio/wav")
+        self.send_header("Content-Length", str(self.size))
+        self.end_headers()
+
+    def do_GET(self) -> None:
+        self.do_HEAD()
+        try:
+            for _ in range(self.size // 8000):
+                self.wfile.write(b"\0" * 8000)
+                self.wfile.flush()
+                time.sleep(0.05)
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+
+
+@pytest.fixture
+def slow_server() -> Iterator[str]:
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _SlowHandler)
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/long.wav"
+    server.shutdown()
+    server.server_close()
+
+
+def test_stopping_a_download_removes_its_files(speech: SpeechService, slow_server: str) -> None:
+    events = speech.transcribe(slow_server)
+    for event in events:
+        if event.stage == "download" and (event.completed or 0) > 0:  # type: ignore[union-attr]
+            break
+    assert [p.name for p in speech.work_root.iterdir()]  # the job's folder exists meanwhile
+    events.close()
+    assert list(speech.work_root.iterdir()) == []
+    assert not [t for t in threading.enumerate() if t.name == "hearth-fetch"]
+
+
+def test_ctrl_c_in_the_cli_removes_temp_files(settings: Settings, slow_server: str) -> None:
+    env = {**os.environ, "HEARTH_HOME": str(settings.home), "HEARTH_NUM_THREADS": "1"}
+    proc = subprocess.Popen(
+        [sys.executable, *CLI, "transcribe", slow_server],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    work = settings.home / "tmp" / "speech"
+    deadline = time.monotonic() + 60
+    while not any(p.name.startswith("media.") for p in work.glob("*/*")):
+        assert proc.poll() is None, proc.communicate()
+        assert time.monotonic() < deadline, "the download never started"
+        time.sleep(0.1)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert "Interrupted" in err and "Traceback" not in err
+    assert list(work.iterdir()) == []

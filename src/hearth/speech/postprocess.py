@@ -81,48 +81,25 @@ class EngineTextModel:
 # Languages -----------------------------------------------------------------
 
 _NAMES = {
-    "en": "English",
-    "zh": "Chinese",
-    "zh-tw": "Traditional Chinese (as written in Taiwan, 繁體中文)",
-    "zh-hant": "Traditional Chinese (繁體中文)",
-    "zh-hk": "Traditional Chinese (as written in Hong Kong, 繁體中文)",
-    "zh-cn": "Simplified Chinese (简体中文)",
-    "zh-hans": "Simplified Chinese (简体中文)",
-    "zh-sg": "Simplified Chinese (简体中文)",
-    "ja": "Japanese",
-    "ko": "Korean",
-    "fr": "French",
-    "de": "German",
-    "es": "Spanish",
-    "pt": "Portuguese",
-    "pt-br": "Brazilian Portuguese",
-    "it": "Italian",
-    "nl": "Dutch",
-    "ru": "Russian",
-    "uk": "Ukrainian",
-    "pl": "Polish",
-    "cs": "Czech",
-    "sv": "Swedish",
-    "no": "Norwegian",
-    "da": "Danish",
-    "fi": "Finnish",
-    "tr": "Turkish",
-    "ar": "Arabic",
-    "he": "Hebrew",
-    "fa": "Persian",
-    "hi": "Hindi",
-    "bn": "Bengali",
-    "ur": "Urdu",
-    "id": "Indonesian",
-    "ms": "Malay",
-    "vi": "Vietnamese",
-    "th": "Thai",
-    "tl": "Tagalog",
-    "el": "Greek",
-    "hu": "Hungarian",
-    "ro": "Romanian",
-    "ca": "Catalan",
-    "yue": "Cantonese",
+    "en": "English", "zh": "Chinese", "zh-tw": "Traditional Chinese (Taiwan)",
+    "zh-hant": "Traditional Chinese", "zh-hk": "Traditional Chinese (Hong Kong)",
+    "zh-cn": "Simplified Chinese", "zh-hans": "Simplified Chinese", "zh-sg": "Simplified Chinese",
+    "ja": "Japanese", "ko": "Korean", "fr": "French", "de": "German", "es": "Spanish",
+    "pt": "Portuguese", "pt-br": "Brazilian Portuguese", "it": "Italian", "nl": "Dutch",
+    "ru": "Russian", "uk": "Ukrainian", "pl": "Polish", "cs": "Czech", "sv": "Swedish",
+    "no": "Norwegian", "da": "Danish", "fi": "Finnish", "tr": "Turkish", "ar": "Arabic",
+    "he": "Hebrew", "fa": "Persian", "hi": "Hindi", "bn": "Bengali", "ur": "Urdu",
+    "id": "Indonesian", "ms": "Malay", "vi": "Vietnamese", "th": "Thai", "tl": "Tagalog",
+    "el": "Greek", "hu": "Hungarian", "ro": "Romanian", "ca": "Catalan", "yue": "Cantonese",
+}  # fmt: skip
+# What a prompt adds so a model writes the right script and usage.
+_PROMPT_HINTS = {
+    "zh-tw": "Traditional Chinese characters as used in Taiwan (繁體中文, 台灣用語), never Simplified",
+    "zh-hant": "Traditional Chinese characters (繁體中文), never Simplified",
+    "zh-hk": "Traditional Chinese characters as used in Hong Kong (繁體中文), never Simplified",
+    "zh-cn": "Simplified Chinese characters as used in mainland China (简体中文)",
+    "zh-hans": "Simplified Chinese characters (简体中文)",
+    "zh-sg": "Simplified Chinese characters (简体中文)",
 }
 _TAG = re.compile(r"^[A-Za-z]{2,3}(?:[-_][A-Za-z0-9]{2,8})*$")
 
@@ -140,10 +117,22 @@ def normalize_language(tag: str | None, what: str = "language") -> str | None:
 
 
 def language_name(tag: str | None) -> str:
+    """A short English name for a language code: `zh-TW` -> Traditional Chinese (Taiwan)."""
     if not tag:
         return "the original language"
     tag = tag.lower()
-    return _NAMES.get(tag) or _NAMES.get(tag.split("-")[0]) or f"the language with code {tag!r}"
+    return _NAMES.get(tag) or _NAMES.get(tag.split("-")[0]) or tag
+
+
+def prompt_language(tag: str | None) -> str:
+    """How prompts name a language: with the script to use, where that matters."""
+    if not tag:
+        return "the same language as the text"
+    tag = tag.lower()
+    if tag in _PROMPT_HINTS:
+        return f"{language_name(tag)}: {_PROMPT_HINTS[tag]}"
+    name = language_name(tag)
+    return name if name != tag else f"the language with code {tag!r}"
 
 
 # Units: words (or CJK characters) with their punctuation ---------------------
@@ -303,7 +292,7 @@ def punctuate(
 def translate_system(source: str | None, target: str) -> str:
     return (
         f"You are a professional translator. Translate each numbered line of a speech "
-        f"transcript from {language_name(source)} into {language_name(target)}. The lines are "
+        f"transcript from {language_name(source)} into {prompt_language(target)}. The lines are "
         "consecutive pieces of one talk: keep the meaning faithful and natural, keep names, and "
         "translate every line. Reply with exactly one line per input line, in the form "
         "`N. translation`, with the same numbers, and nothing else."
@@ -312,7 +301,7 @@ def translate_system(source: str | None, target: str) -> str:
 
 def single_system(source: str | None, target: str) -> str:
     return (
-        f"Translate the user's text from {language_name(source)} into {language_name(target)}. "
+        f"Translate the user's text from {language_name(source)} into {prompt_language(target)}. "
         "Reply with the translation only."
     )
 
@@ -378,7 +367,7 @@ MAX_BULLETS = 10
 def summary_system(target: str | None) -> str:
     return (
         "You summarise transcripts of talks, lectures and meetings. Write the key points of the "
-        f"user's text as {SUMMARY_POINTS} short bullet points in {language_name(target)}. Each "
+        f"user's text as {SUMMARY_POINTS} short bullet points in {prompt_language(target)}. Each "
         "bullet is one line starting with '- ' and states one concrete point (facts, decisions, "
         "conclusions). Reply with the bullet points only, no introduction."
     )
@@ -387,7 +376,7 @@ def summary_system(target: str | None) -> str:
 def reduce_system(target: str | None) -> str:
     return (
         "The user's notes are bullet points from consecutive parts of one transcript. Merge them "
-        f"into {SUMMARY_POINTS} bullet points in {language_name(target)} that cover the whole "
+        f"into {SUMMARY_POINTS} bullet points in {prompt_language(target)} that cover the whole "
         "transcript: combine repeats, keep the most important points, keep the order of the talk. "
         "Each bullet is one line starting with '- '. Reply with the bullet points only."
     )
