@@ -343,3 +343,33 @@ def test_paragraphs_by_pauses() -> None:
     )
     assert text == "A. B.\n\nC."
     assert re.fullmatch(r"[^\n]+", paragraphs_by_pauses(segs("x", "y")))
+
+
+YOUTUBE_AUTO = """WEBVTT
+Kind: captions
+Language: en
+
+00:00:00.160 --> 00:00:02.790 align:start position:0%
+ 
+hello<00:00:00.480><c> everyone</c><00:00:00.880><c> and</c><00:00:01.040><c> welcome</c>
+
+00:00:02.790 --> 00:00:02.800 align:start position:0%
+hello everyone and welcome
+ 
+
+00:00:02.800 --> 00:00:05.190 align:start position:0%
+hello everyone and welcome
+to<00:00:03.120><c> the</c><00:00:03.280><c> show</c>
+
+00:00:05.190 --> 00:00:05.200 align:start position:0%
+to the show
+ 
+"""
+
+
+def test_parse_youtube_rolling_auto_captions() -> None:
+    cues = parse_captions(YOUTUBE_AUTO)
+    assert [(c.start, c.end, c.text) for c in cues] == [
+        (0.16, 2.8, "hello everyone and welcome"),
+        (2.8, 5.2, "to the show"),
+    ]

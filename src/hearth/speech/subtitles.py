@@ -36,25 +36,32 @@ def _seconds(text: str) -> float:
 
 
 def parse_captions(text: str, name: str = "captions") -> list[Segment]:
-    """Parse WebVTT or SRT text into segments (tags stripped, rolling duplicates merged)."""
-    text = text.lstrip("\ufeff").replace("\r\n", "\n").replace("\r", "\n")
+    """Parse WebVTT or SRT text into segments (tags stripped, rolling duplicates merged).
+
+    A cue's text runs to the next empty line; a line holding only spaces belongs to the
+    text (YouTube's automatic captions have them).
+    """
+    lines = text.lstrip("\ufeff").replace("\r\n", "\n").replace("\r", "\n").split("\n")
     segments: list[Segment] = []
-    for block in re.split(r"\n\s*\n", text):
-        lines = [line for line in block.split("\n") if line.strip()]
-        for index, line in enumerate(lines):
-            match = _CUE_TIMES.match(line)
-            if match is None:
-                continue
-            start_text, end_text = line.split("-->", 1)
-            start = _seconds(start_text)
-            end = _seconds(end_text.strip().split()[0])
-            body = " ".join(
-                html.unescape(_TAG.sub("", part)).strip() for part in lines[index + 1 :]
-            )
-            body = re.sub(r"\s+", " ", body).strip()
-            if body and end >= start:
-                segments.append(Segment(start=start, end=end, text=body))
-            break
+    i = 0
+    while i < len(lines):
+        if _CUE_TIMES.match(lines[i]) is None:
+            i += 1
+            continue
+        start_text, end_text = lines[i].split("-->", 1)
+        start = _seconds(start_text)
+        end = _seconds(end_text.strip().split()[0])
+        body: list[str] = []
+        i += 1
+        while i < len(lines) and lines[i] != "" and _CUE_TIMES.match(lines[i]) is None:
+            body.append(lines[i])
+            i += 1
+        if i < len(lines) and body and body[-1].strip().isdigit() and _CUE_TIMES.match(lines[i]):
+            body.pop()  # the next SRT cue's number, when no empty line came between
+        cue = " ".join(html.unescape(_TAG.sub("", part)).strip() for part in body)
+        cue = re.sub(r"\s+", " ", cue).strip()
+        if cue and end >= start:
+            segments.append(Segment(start=start, end=end, text=cue))
     if not segments:
         raise UnsupportedMedia(
             f"{name} holds no captions: give a WebVTT (.vtt) or SubRip (.srt) file"
