@@ -109,3 +109,17 @@ def test_cli_errors_are_one_line(settings: Any, tmp_path: Path) -> None:
         assert message in result.output
         assert "Traceback" not in result.output
     assert "--translate-to" in runner.invoke(app, ["transcribe", "--help"]).output
+
+
+def test_unknown_model_fails_before_recognition(
+    services: Any, recognizer: Recognizer, speech_clip: Clip
+) -> None:
+    from hearth.errors import ModelNotFound
+
+    speech = SpeechService(services.settings, services.engine, recognizer=recognizer)
+    events = speech.transcribe(
+        speech_clip.path, TranscribeRequest(summary=True, model="nosuchmodel:7b")
+    )
+    with pytest.raises(ModelNotFound, match="nosuchmodel:7b"):
+        next(events)  # before any decoding or recognition
+    assert not speech.work_root.exists() or list(speech.work_root.iterdir()) == []

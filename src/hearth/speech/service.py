@@ -128,9 +128,12 @@ class SpeechService:
     ) -> Iterator[Event]:
         """Transcribe `source` (a path or an http(s) URL); yields progress, then the result."""
         request = request or TranscribeRequest()
-        language = normalize_language(request.language, "--language")
-        target = normalize_language(request.translate_to, "--translate-to")
+        language = normalize_language(request.language, "spoken language")
+        target = normalize_language(request.translate_to, "translation language")
         spoken = language.split("-")[0] if language else None
+        if request.model or request.summary or target or request.punctuate:
+            # An unknown model fails now, not after minutes of recognition.
+            self.text_model(request.model).context_length()
         workdir = self.new_workdir()
         try:
             segments, detected, duration, title, origin = yield from self._recognize(
