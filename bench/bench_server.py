@@ -103,7 +103,11 @@ def run_level(url: str, model: str, clients: int, rounds: int, tokens: int) -> d
 
     def client(i: int) -> None:
         for r in range(rounds):
-            res = stream_chat(url, model, PROMPTS[(i + r) % len(PROMPTS)], tokens)
+            start = time.perf_counter()
+            try:
+                res = stream_chat(url, model, PROMPTS[(i + r) % len(PROMPTS)], tokens)
+            except httpx.HTTPError:  # the server dropped the stream (llama_cpp.server does)
+                res = Result(0, 0.0, time.perf_counter() - start, False)
             with lock:
                 results.append(res)
 
@@ -120,7 +124,7 @@ def run_level(url: str, model: str, clients: int, rounds: int, tokens: int) -> d
         "tokens_per_s": total / wall,
         "p50": statistics.median(latencies),
         "p95": latencies[min(len(latencies) - 1, round(0.95 * (len(latencies) - 1)))],
-        "ttft_p50": statistics.median(r.ttft for r in results),
+        "ttft_p50": statistics.median([r.ttft for r in results if r.tokens] or [0.0]),
         "cut_off": sum(not r.finished for r in results),
         "requests": len(results),
         "tokens": total,
@@ -167,12 +171,15 @@ def overhead(url: str, tokens: int, reps: int) -> dict[str, float]:
                 if line:
                     yield json.loads(line).get("message", {}).get("content")
 
+    # One model in memory at a time: unload the server's copy while measuring in-process.
+    httpx.post(f"{url}/api/generate", json={"model": MODEL, "keep_alive": 0}, timeout=60)
     try:
         measure(in_process)  # load + warm up
         local = [measure(in_process) for _ in range(reps)]
-        remote = [measure(over_http) for _ in range(reps)]
     finally:
         services.close()
+    measure(over_http)  # load + warm up
+    remote = [measure(over_http) for _ in range(reps)]
     return {
         "ttft_in_process": statistics.median(x[0] for x in local),
         "ttft_http": statistics.median(x[0] for x in remote),
@@ -220,7 +227,9 @@ def main() -> None:
         gguf = httpx.post(f"{hearth_url}/api/show", json={"model": MODEL}).json()
         stream_chat(hearth_url, MODEL, "Hi", 4)  # load
 
-        os.environ["HEARTH_NUM_THREADS"] = str(args.threads)
+        # The in-process engine gets the same settings as the server.
+        os.environ["HEARTH_NUM_THREADS"] = env["HEARTH_NUM_THREADS"]
+        os.environ["HEARTH_NUM_PARALLEL"] = env["HEARTH_NUM_PARALLEL"]
         over = overhead(hearth_url, args.tokens, args.reps)
         print(f"# Overhead ({args.tokens} tokens, median of {args.reps})")
         print(
@@ -231,12 +240,15 @@ def main() -> None:
             f"   (HTTP/in-process {over['rate_http'] / max(over['rate_in_process'], 1e-9):.2f}x)"
         )
 
-        baseline_url = None
+        baselines: list[tuple[str, str]] = []
         if not args.skip_baseline:
             path = _gguf_path(gguf)
-            port = free_port()
-            base = subprocess.Popen(
-                [
+            for label, extra in (
+                ("llama_cpp.server", []),  # its default: a new request interrupts the running one
+                ("  ... no interrupt", ["--interrupt_requests", "False"]),  # one request at a time
+            ):
+                port = free_port()
+                cmd = [
                     py,
                     "-m",
                     "llama_cpp.server",
@@ -252,35 +264,27 @@ def main() -> None:
                     "4096",
                     "--model_alias",
                     MODEL,
-                ],
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-            )
-            procs.append(base)
-            baseline_url = f"http://127.0.0.1:{port}"
-            wait_ready(baseline_url, base, "/v1/models")
-            stream_chat(baseline_url, MODEL, "Hi", 4)
+                    *extra,
+                ]
+                proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                procs.append(proc)
+                url = f"http://127.0.0.1:{port}"
+                wait_ready(url, proc, "/v1/models")
+                stream_chat(url, MODEL, "Hi", 4)
+                baselines.append((label, url))
 
         print(
             f"\n# Concurrency (streamed /v1/chat/completions, {args.tokens} tokens, {args.rounds} requests per client)"
         )
-        print("clients  server            tokens/s   p50 s   p95 s  TTFT p50 s  cut off  ratio")
+        print(
+            "clients  server               tokens/s   p50 s   p95 s  TTFT p50 s  cut off  hearth/this"
+        )
         for n in levels:
             ours = run_level(hearth_url, MODEL, n, args.rounds, args.tokens)
-            theirs = (
-                run_level(baseline_url, MODEL, n, args.rounds, args.tokens)
-                if baseline_url
-                else None
-            )
-            ratio = ours["tokens_per_s"] / theirs["tokens_per_s"] if theirs else float("nan")
-            for name, row in (("hearth", ours), ("llama_cpp.server", theirs)):
-                if row is None:
-                    continue
-                print(
-                    f"{n:7d}  {name:16s} {row['tokens_per_s']:9.1f} {row['p50']:7.2f} {row['p95']:7.2f}"
-                    f" {row['ttft_p50']:11.2f} {int(row['cut_off']):4d}/{int(row['requests']):<3d}"
-                    + (f"  {ratio:.2f}x" if name == "hearth" and theirs else "")
-                )
+            _row(n, "hearth", ours, None)
+            for label, url in baselines:
+                theirs = run_level(url, MODEL, n, args.rounds, args.tokens)
+                _row(n, label, theirs, ours["tokens_per_s"] / max(theirs["tokens_per_s"], 1e-9))
     finally:
         for proc in procs:
             proc.terminate()
@@ -289,6 +293,15 @@ def main() -> None:
                 proc.wait(timeout=20)
             except subprocess.TimeoutExpired:
                 proc.kill()
+
+
+def _row(n: int, name: str, row: dict[str, float], ratio: float | None) -> None:
+    print(
+        f"{n:7d}  {name:19s} {row['tokens_per_s']:9.1f} {row['p50']:7.2f} {row['p95']:7.2f}"
+        f" {row['ttft_p50']:11.2f} {int(row['cut_off']):4d}/{int(row['requests']):<3d}"
+        + (f"  {ratio:.2f}x" if ratio is not None else ""),
+        flush=True,
+    )
 
 
 def _gguf_path(show: dict[str, object]) -> Path:
