@@ -189,6 +189,7 @@ def test_languages() -> None:
     assert "Traditional Chinese" in language_name("zh-TW")
     assert "Simplified Chinese" in language_name("zh-CN")
     assert language_name("en") == "English"
+    assert language_name("und") == "the original language"
     with pytest.raises(InvalidInput, match="not a language code"):
         normalize_language("traditional chinese!")
 

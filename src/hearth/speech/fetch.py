@@ -151,6 +151,8 @@ def _run_ytdlp(
                 raise _Stop
             if info.get("_type") in {"playlist", "multi_video"}:
                 raise InvalidInput(f"{url} is a playlist: give the URL of one video")
+            if info.get("is_live"):
+                raise InvalidInput(f"{url} is a live stream: transcribe it once it has ended")
             title = info.get("title")
             duration = info.get("duration")
             if captions != "never":

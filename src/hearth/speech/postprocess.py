@@ -118,7 +118,7 @@ def normalize_language(tag: str | None, what: str = "language") -> str | None:
 
 def language_name(tag: str | None) -> str:
     """A short English name for a language code: `zh-TW` -> Traditional Chinese (Taiwan)."""
-    if not tag:
+    if not tag or tag == "und":
         return "the original language"
     tag = tag.lower()
     return _NAMES.get(tag) or _NAMES.get(tag.split("-")[0]) or tag
@@ -126,7 +126,7 @@ def language_name(tag: str | None) -> str:
 
 def prompt_language(tag: str | None) -> str:
     """How prompts name a language: with the script to use, where that matters."""
-    if not tag:
+    if not tag or tag == "und":
         return "the same language as the text"
     tag = tag.lower()
     if tag in _PROMPT_HINTS:
