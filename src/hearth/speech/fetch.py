@@ -135,7 +135,8 @@ def _run_ytdlp(
         "no_warnings": True,
         "noprogress": True,
         "noplaylist": True,
-        "format": "bestaudio/best",
+        # Speech needs no pictures: audio alone, else a small video with sound.
+        "format": "bestaudio/best[height<=480][acodec!=none]/best",
         "outtmpl": {"default": str(workdir / "media.%(ext)s")},
         "paths": {"home": str(workdir), "temp": str(workdir)},
         "progress_hooks": [hook],
