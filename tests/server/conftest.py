@@ -92,7 +92,10 @@ class FakeStore:
     def blob_path(self, digest: str) -> Path:
         return self.root / "blobs" / digest.replace(":", "-")
 
-    def add_blob(self, digest: str, chunks: Iterator[bytes]) -> Path:
+    def has_blob(self, digest: str) -> bool:
+        return self.blob_path(digest).exists()
+
+    def add_blob(self, chunks: Iterator[bytes], digest: str | None = None) -> str:
         import hashlib
 
         data = b"".join(chunks)
@@ -101,7 +104,7 @@ class FakeStore:
         path = self.blob_path(digest)
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(data)
-        return path
+        return digest
 
 
 @dataclass

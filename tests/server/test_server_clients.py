@@ -45,7 +45,7 @@ def test_ollama_client_chat_generate_embed_list_show(live_server: str) -> None:
     assert len(client.embeddings(model=EMBED, prompt="a cat").embedding) == 384
 
     names = {m.model for m in client.list().models}
-    assert {MODEL, EMBED} <= names
+    assert {MODEL, f"{EMBED}:latest"} <= names
     shown = client.show(MODEL)
     assert shown.details.format == "gguf" and "completion" in (shown.capabilities or [])
 
