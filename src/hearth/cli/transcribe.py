@@ -213,6 +213,8 @@ def follow(events: Iterable[TranscribeProgress | TranscribeDone]) -> Transcript:
         for event in events:
             if isinstance(event, TranscribeDone):
                 result = event.result
+                for task in progress.tasks:  # every stage is over: show full bars
+                    progress.update(task.id, total=task.total or 1, completed=task.total or 1)
                 continue
             label = _LABELS.get(event.stage, event.stage)
             if event.stage not in tasks:

@@ -174,7 +174,7 @@ class SpeechService:
                 raise UnsupportedMedia(f"nothing to transcribe at {source}")
             title = fetched.title
             if fetched.captions is not None:
-                yield _progress("using the site's captions", "download", 1, 1)
+                yield _progress("using the site's captions", "download", None, None)
                 return self._from_captions(
                     fetched.captions, fetched.captions_language, spoken, fetched.duration, title
                 )
@@ -195,7 +195,7 @@ class SpeechService:
             if request.captions != "never":
                 sidecar = find_sidecar_captions(media, spoken)
                 if sidecar is not None:
-                    yield _progress(f"using captions from {sidecar.name}", "decode", 1, 1)
+                    yield _progress(f"using captions from {sidecar.name}", "decode", None, None)
                     return self._from_captions(
                         _read_captions(sidecar), _caption_language(sidecar), spoken, None, title
                     )
@@ -316,8 +316,9 @@ class SpeechService:
         )
         result.srt = render_srt(subtitles)
         result.vtt = render_vtt(subtitles)
+        spoken_name = language_name(language) if language != "und" else "Language unknown"
         result.markdown = render_markdown(
-            result, language_name(language), language_name(target) if target else None
+            result, spoken_name, language_name(target) if target else None
         )
         return result
 
