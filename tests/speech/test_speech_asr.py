@@ -222,17 +222,21 @@ def test_damaged_model_is_rebuilt(tmp_path: Path) -> None:
     assert verify_bundled_whisper(settings)
 
 
-def test_whisper_model_by_path(speech_home: Path, tmp_path: Path) -> None:
+def test_whisper_model_by_path(speech_home: Path, recognizer: Recognizer, tmp_path: Path) -> None:
     settings = Settings().with_(
         home=tmp_path, whisper_model=str(speech_home / "models/whisper/base")
     )
     assert resolve_whisper_model(settings) == (speech_home / "models/whisper/base").resolve()
-    with pytest.raises(ModelNotFound, match="not found: use `base`"):
+    with pytest.raises(ModelNotFound, match=r"not found: use `base` \(bundled\), the name"):
         resolve_whisper_model(settings, str(tmp_path / "missing"))
     (tmp_path / "empty").mkdir()
     with pytest.raises(ModelNotFound, match="is not a CTranslate2 Whisper model"):
         resolve_whisper_model(settings, str(tmp_path / "empty"))
     assert not (tmp_path / "models").exists()  # a path never assembles the bundled model
+    # By name: a folder the user put in HEARTH_HOME/models/whisper.
+    (tmp_path / "models/whisper/mine").mkdir(parents=True)
+    (tmp_path / "models/whisper/mine/model.bin").write_bytes(b"x")
+    assert resolve_whisper_model(settings, "mine") == (tmp_path / "models/whisper/mine").resolve()
 
 
 def test_recognizer_uses_a_model_given_by_path(

@@ -135,16 +135,20 @@ def verify_bundled_whisper(settings: Settings) -> bool:
 
 
 def resolve_whisper_model(settings: Settings, name: str | None = None) -> Path:
-    """A model name (`base`) or a path to a CTranslate2 Whisper folder -> that folder."""
+    """`base`, the name of a folder in HEARTH_HOME/models/whisper, or a path -> that folder."""
     name = (name or settings.whisper_model or BUNDLED_WHISPER).strip()
     if name.lower() in _ALIASES:
         return ensure_bundled_whisper(settings)
+    installed = settings.models_dir / "whisper" / name
+    if "/" not in name and "\\" not in name and (installed / "model.bin").is_file():
+        return installed.resolve()  # a model the user put in HEARTH_HOME, by name
     path = Path(name).expanduser()
     if not path.exists():
         raise ModelNotFound(
             name,
-            f"Whisper model {name!r} not found: use `base` (bundled) or the path of a "
-            "CTranslate2 Whisper model folder (with model.bin and config.json)",
+            f"Whisper model {name!r} not found: use `base` (bundled), the name of a folder in "
+            f"{settings.models_dir / 'whisper'}, or the path of a CTranslate2 Whisper model "
+            "folder (with model.bin and config.json)",
         )
     if not path.is_dir() or not (path / "model.bin").is_file():
         raise ModelNotFound(
