@@ -84,7 +84,8 @@ def transcribe_command(
     whisper_model: str | None = typer.Option(
         None,
         "--whisper-model",
-        help="Speech model: base (bundled) or a CTranslate2 Whisper folder [env HEARTH_WHISPER_MODEL].",
+        help="Speech model: base (bundled), a model folder's name in HEARTH_HOME/models/whisper, "
+        "or the path of a CTranslate2 Whisper model [env HEARTH_WHISPER_MODEL].",
     ),
     punctuate: bool | None = typer.Option(
         None,
