@@ -38,7 +38,7 @@ class Clip:
 
 
 def _espeak() -> str:
-    deadline = time.monotonic() + 300  # the system package may still be installing
+    deadline = time.monotonic() + 120  # the system package may still be installing
     while (path := shutil.which("espeak-ng")) is None:
         if time.monotonic() > deadline:
             pytest.fail("espeak-ng is not installed: run `make setup` (apt package espeak-ng)")

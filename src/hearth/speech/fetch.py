@@ -110,6 +110,19 @@ def pick_captions(info: dict[str, Any], language: str | None) -> tuple[str, dict
     return None
 
 
+def _no_captions(url: str, info: dict[str, Any], language: str | None) -> str:
+    have = sorted(k for k in (info.get("subtitles") or {}) if k != "live_chat")
+    if language:
+        found = f" (it has {', '.join(have)})" if have else ""
+        return (
+            f"{url} has no captions in {language!r}{found}: "
+            "use --captions auto to recognise the speech"
+        )
+    if have:
+        return f"{url} has captions in {', '.join(have)}: pass --language to pick one"
+    return f"{url} has no captions: use --captions auto to recognise the speech"
+
+
 def _run_ytdlp(
     url: str,
     workdir: Path,
@@ -166,10 +179,7 @@ def _run_ytdlp(
                     events.put(Fetched(title, None, segments, lang, duration))
                     return
                 if captions == "only":
-                    want = f"in {language!r}" if language else "(pass --language to pick one)"
-                    raise UnsupportedMedia(
-                        f"{url} has no captions {want}: use --captions auto to recognise the speech"
-                    )
+                    raise UnsupportedMedia(_no_captions(url, info, language))
             events.put(
                 DownloadProgress(
                     "downloading", 0, info.get("filesize") or info.get("filesize_approx")
