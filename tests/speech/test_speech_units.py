@@ -374,3 +374,11 @@ def test_parse_youtube_rolling_auto_captions() -> None:
         (0.16, 2.8, "hello everyone and welcome"),
         (2.8, 5.2, "to the show"),
     ]
+
+
+def test_summary_that_cannot_shrink_keeps_distinct_points() -> None:
+    model = ScriptedModel(lambda s, u: "- the same point " + "again " * 30 + "\n- another", context=160)
+    texts = [f"topic{i} " + "words " * 20 for i in range(12)]
+    _, bullets = run(summarize(segs(*texts), model, "en"))
+    assert len(bullets) == 2
+    assert bullets[1] == "another"

@@ -437,11 +437,10 @@ def summarize(
     segments: list[Segment], model: TextModel, target: str | None
 ) -> Generator[tuple[int, int], None, list[str]]:
     """Bullet-point summary by map-reduce over chunks that fit the model's context."""
-    output_tokens = 400
+    context = model.context_length()
+    output_tokens = max(64, min(400, context // 4))
     system = summary_system(target)
-    budget = max(
-        64, min(3000, model.context_length() - model.count_tokens(system) - output_tokens - 64)
-    )
+    budget = max(64, min(3000, context - model.count_tokens(system) - output_tokens - 64))
     texts = [join_text([segments[i].text for i in g]) for g in _chunks(segments, model, budget)]
     total = len(texts)
     done = 0
@@ -455,7 +454,7 @@ def summarize(
     while len(notes) > 1:
         packs = _pack(["\n".join(f"- {b}" for b in n) for n in notes], model, budget)
         if len(packs) >= len(notes):  # cannot shrink further: keep the first points of each
-            notes = [[b for n in notes for b in n[:2]][:MAX_BULLETS]]
+            notes = [parse_bullets("\n".join(f"- {b}" for n in notes for b in n[:2]))]
             break
         total += len(packs)
         merged: list[list[str]] = []
