@@ -1,0 +1,426 @@
+"""RagService: collections of documents, ingest, hybrid search and grounded answers."""
+
+from __future__ import annotations
+
+import glob
+import hashlib
+import os
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from hearth.api.docs import (
+    AddResult,
+    AskChunk,
+    AskResponse,
+    Collection,
+    Document,
+    FileError,
+    IngestProgress,
+    Source,
+)
+from hearth.config import Settings
+from hearth.errors import BadGateway, HearthError, InvalidInput, NotFound, PayloadTooLarge
+from hearth.rag.answer import NOT_FOUND, SYSTEM_PROMPT, check_citations, pack_sources
+from hearth.rag.chunking import Chunk, chunk_sections
+from hearth.rag.embedder import Embedder, EngineEmbedder
+from hearth.rag.loaders import load_bytes
+from hearth.rag.retrieval import DEFAULT_DENSE_WEIGHT, Hit, Method, SearchIndex
+from hearth.rag.store import ChunkRecord, DocumentStore, text_hash
+from hearth.rag.text import estimate_tokens
+
+__all__ = ["RagOptions", "RagService"]
+
+Progress = Callable[[IngestProgress], None]
+_NAME_CHARS = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-")
+
+
+@dataclass(frozen=True)
+class RagOptions:
+    """Tuning of ingest and retrieval (defaults measured on DRCD; docs/performance-rag.md)."""
+
+    chunk_tokens: int = 320
+    overlap_tokens: int = 40
+    # Dense vectors cover the first `dense_tokens` (estimated) of each chunk; 0 = all of it.
+    dense_tokens: int = 0
+    embed_batch: int = 16
+    dense_weight: float = DEFAULT_DENSE_WEIGHT
+    # Below both thresholds the best chunk does not answer the question: "not found".
+    min_coverage: float = 0.25
+    min_cosine: float = 0.80
+    answer_tokens: int = 384  # reserved in the context for the answer
+    max_file_bytes: int = 200 * 1024 * 1024
+
+
+def dense_text(text: str, max_tokens: int) -> str:
+    """The prefix of `text` that the dense vector covers (whole text when max_tokens is 0)."""
+    if max_tokens <= 0 or estimate_tokens(text) <= max_tokens:
+        return text
+    lo, hi = 1, len(text)
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        if estimate_tokens(text[:mid]) <= max_tokens:
+            lo = mid
+        else:
+            hi = mid - 1
+    return text[:lo]
+
+
+def _check_name(name: str) -> str:
+    if not name or len(name) > 64 or not set(name) <= _NAME_CHARS or name[0] in "._-":
+        raise InvalidInput(
+            f"invalid collection name {name!r}: use letters, digits, '.', '_' or '-' (at most 64)"
+        )
+    return name
+
+
+class RagService:
+    """Documents and questions over them. Thread-safe; one SQLite file under data_dir."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        engine: Any,
+        embedder: Embedder | None = None,
+        options: RagOptions | None = None,
+        path: Path | None = None,
+    ) -> None:
+        self.settings = settings
+        self.engine = engine
+        self.options = options or RagOptions()
+        self._embedder = embedder
+        self.store = DocumentStore(path or settings.data_dir / "rag.sqlite")
+        self._indexes: dict[str, SearchIndex] = {}
+        self._lock = threading.Lock()
+
+    def close(self) -> None:
+        self.store.close()
+
+    # collections ---------------------------------------------------------------------
+    def embedder_for(self, collection: str) -> Embedder:
+        if self._embedder is not None:
+            return self._embedder
+        model = self.store.embed_model(collection) or self.settings.embed_model
+        return EngineEmbedder(self.engine, model)
+
+    def create_collection(self, name: str, embed_model: str | None = None) -> Collection:
+        _check_name(name)
+        model = embed_model or self.settings.embed_model
+        if embed_model and self.engine is not None:
+            self.engine.store.resolve(embed_model)  # ModelNotFound before anything is written
+        self.store.create_collection(name, model)
+        return next(c for c in self.store.collections() if c.name == name)
+
+    def collections(self) -> list[Collection]:
+        return self.store.collections()
+
+    def delete_collection(self, name: str) -> None:
+        self.store.delete_collection(name)
+        self._indexes.pop(name, None)
+
+    def documents(self, collection: str = "default") -> list[Document]:
+        self._require(collection)
+        return self.store.documents(collection)
+
+    def remove(self, collection: str, document: str) -> Document:
+        self._require(collection)
+        return self.store.delete_document(collection, document)
+
+    def _require(self, collection: str) -> None:
+        if self.store.embed_model(collection) is None:
+            raise NotFound(
+                f"collection {collection!r} not found; add documents to it first: "
+                f"hearth docs add PATH --collection {collection}"
+            )
+
+    # ingest --------------------------------------------------------------------------
+    def add(
+        self,
+        inputs: Sequence[str],
+        collection: str = "default",
+        progress: Progress | None = None,
+    ) -> AddResult:
+        """Add files, folders, globs and http(s) URLs. Per-file errors do not stop the rest."""
+        _check_name(collection)
+        result = AddResult()
+        items: list[tuple[str, Callable[[], tuple[str, bytes, str | None]]]] = []
+        for item in inputs:
+            if item.startswith(("http://", "https://")):
+                items.append((item, lambda url=item: self._fetch(url)))
+                continue
+            paths = _expand(item)
+            if not paths:
+                result.errors.append(
+                    FileError(file=item, error=f"{item}: no such file, folder or matching files")
+                )
+            for path in paths:
+                items.append((str(path), lambda p=path: _read(p, self.options.max_file_bytes)))
+        for source, read in items:
+            try:
+                name, data, ctype = read()
+            except HearthError as exc:
+                result.errors.append(FileError(file=source, error=exc.message))
+                _emit(progress, IngestProgress(status="error", file=source, error=exc.message))
+                continue
+            self._add_one(collection, source, name, data, ctype, result, progress)
+        return result
+
+    def add_bytes(
+        self,
+        files: Sequence[tuple[str, bytes, str | None]],
+        collection: str = "default",
+        progress: Progress | None = None,
+    ) -> AddResult:
+        """Add uploaded files given as (file name, content, content type)."""
+        _check_name(collection)
+        result = AddResult()
+        for name, data, ctype in files:
+            safe = os.path.basename(name.replace("\\", "/")) or "upload"
+            self._add_one(collection, f"upload:{safe}", safe, data, ctype, result, progress)
+        return result
+
+    def _add_one(
+        self,
+        collection: str,
+        source: str,
+        name: str,
+        data: bytes,
+        ctype: str | None,
+        result: AddResult,
+        progress: Progress | None,
+    ) -> None:
+        try:
+            document = self._ingest(collection, source, name, data, ctype, result, progress)
+        except HearthError as exc:
+            result.errors.append(FileError(file=name, error=exc.message))
+            _emit(progress, IngestProgress(status="error", file=name, error=exc.message))
+            return
+        if document is None:
+            return
+        result.added.append(document)
+        _emit(progress, IngestProgress(status="added", file=name, completed=document.chunks,
+                                       total=document.chunks))
+
+    def _ingest(
+        self,
+        collection: str,
+        source: str,
+        name: str,
+        data: bytes,
+        ctype: str | None,
+        result: AddResult,
+        progress: Progress | None,
+    ) -> Document | None:
+        sha = hashlib.sha256(data).hexdigest()
+        self.store.create_collection(collection, self.settings.embed_model, exist_ok=True)
+        existing = self.store.find(collection, source)
+        if existing is not None and existing[1] == sha:
+            result.skipped.append(existing[0])
+            _emit(progress, IngestProgress(status="skipped", file=name))
+            return None
+        _emit(progress, IngestProgress(status="reading", file=name))
+        loaded = load_bytes(data, name, ctype)
+        result.warnings.extend(loaded.warnings)
+        chunks = chunk_sections(
+            loaded.sections, self.options.chunk_tokens, self.options.overlap_tokens
+        )
+        vectors = self._embed_chunks(collection, name, chunks, progress)
+        _emit(progress, IngestProgress(status="writing", file=name))
+        records = [
+            ChunkRecord(text=c.text, page=c.page, anchor=c.anchor, vector=v)
+            for c, v in zip(chunks, vectors, strict=True)
+        ]
+        return self.store.put_document(
+            collection, source, name, sha, loaded.kind, loaded.title, loaded.pages, len(data), records
+        )
+
+    def _embed_chunks(
+        self, collection: str, name: str, chunks: list[Chunk], progress: Progress | None
+    ) -> list[np.ndarray]:
+        """Vectors for the chunks: re-used by text hash where the collection has them."""
+        hashes = [text_hash(c.text) for c in chunks]
+        known = self.store.known_vectors(collection, hashes)
+        todo = [i for i, h in enumerate(hashes) if h not in known]
+        vectors: dict[int, np.ndarray] = {i: known[h] for i, h in enumerate(hashes) if h in known}
+        embedder = self.embedder_for(collection)
+        batch = max(1, self.options.embed_batch)
+        _emit(progress, IngestProgress(status="embedding", file=name, completed=0, total=len(todo)))
+        for start in range(0, len(todo), batch):
+            part = todo[start : start + batch]
+            texts = [dense_text(chunks[i].text, self.options.dense_tokens) for i in part]
+            embedded = embedder.embed(texts, "passage")
+            for i, vector in zip(part, embedded, strict=True):
+                vectors[i] = np.asarray(vector, dtype=np.float32)
+            _emit(progress, IngestProgress(status="embedding", file=name,
+                                           completed=min(start + batch, len(todo)), total=len(todo)))
+        return [vectors[i] for i in range(len(chunks))]
+
+    def _fetch(self, url: str) -> tuple[str, bytes, str | None]:
+        import httpx
+
+        limit = self.options.max_file_bytes
+        try:
+            with httpx.Client(follow_redirects=True, timeout=30) as client, client.stream(
+                "GET", url, headers={"User-Agent": "hearth"}
+            ) as response:
+                if response.status_code >= 400:
+                    raise BadGateway(f"{url}: the server answered HTTP {response.status_code}")
+                data = bytearray()
+                for part in response.iter_bytes():
+                    data.extend(part)
+                    if len(data) > limit:
+                        raise PayloadTooLarge(f"{url}: larger than {limit} bytes; download it and add the file")
+                ctype = response.headers.get("content-type")
+        except httpx.HTTPError as exc:
+            raise BadGateway(f"{url}: could not download ({exc.__class__.__name__}: {exc})") from exc
+        return url, bytes(data), ctype
+
+    # search --------------------------------------------------------------------------
+    def index(self, collection: str) -> SearchIndex:
+        """The in-memory search index of a collection, reloaded after any change."""
+        generation = self.store.generation(collection)
+        if generation is None:
+            raise NotFound(
+                f"collection {collection!r} not found; add documents first: "
+                f"hearth docs add PATH --collection {collection}"
+            )
+        with self._lock:
+            cached = self._indexes.get(collection)
+            if cached is not None and cached.generation == generation:
+                return cached
+            built = SearchIndex(self.store.load(collection))
+            self._indexes[collection] = built
+            return built
+
+    def search(
+        self,
+        query: str,
+        collection: str = "default",
+        k: int = 5,
+        method: Method = "hybrid",
+        diversity: float = 0.0,
+    ) -> tuple[list[Source], list[Hit]]:
+        if not query.strip():
+            raise InvalidInput("the query is empty; ask something")
+        if not 1 <= k <= 100:
+            raise InvalidInput(f"k must be between 1 and 100, not {k}")
+        index = self.index(collection)
+        if len(index) == 0:
+            raise InvalidInput(
+                f"collection {collection!r} is empty; add documents first: "
+                f"hearth docs add PATH --collection {collection}"
+            )
+        vector = None
+        if method != "bm25":
+            vector = self.embedder_for(collection).embed([query], "query")[0]
+        hits = index.search(query, vector, k=k, method=method,
+                            weight=self.options.dense_weight, diversity=diversity)
+        data = index.data
+        sources = [
+            Source(
+                n=n,
+                file=data.files[h.index],
+                page=data.pages[h.index],
+                anchor=data.anchors[h.index],
+                text=data.texts[h.index],
+                score=round(h.score, 4),
+                document_id=data.document_ids[h.index],
+            )
+            for n, h in enumerate(hits, start=1)
+        ]
+        return sources, hits
+
+    # answers -------------------------------------------------------------------------
+    def ask_stream(
+        self, question: str, collection: str = "default", model: str | None = None, k: int = 5
+    ) -> Iterator[AskChunk]:
+        """Sources first, then answer deltas, then a final chunk with done=True."""
+        from hearth.api.ollama import ChatRequest, Message, Options
+
+        model = model or self.settings.default_model
+        sources, hits = self.search(question, collection, k=k)
+        if not hits or self._not_found(hits[0]):
+            yield AskChunk(sources=sources)
+            yield AskChunk(done=True, answer=NOT_FOUND, sources=sources, cited=[],
+                           sources_fit=0, not_found=True)
+            return
+        context = self.engine.context_length(model)
+        reserve = min(self.options.answer_tokens, context // 4)
+        packed = pack_sources(
+            question, sources, lambda t: len(self.engine.tokenize(model, t)), context, reserve
+        )
+        yield AskChunk(sources=sources, sources_fit=packed.fit)
+        request = ChatRequest(
+            model=model,
+            messages=[
+                Message(role="system", content=SYSTEM_PROMPT),
+                Message(role="user", content=packed.user),
+            ],
+            stream=True,
+            options=Options(temperature=0, num_predict=reserve),
+        )
+        parts: list[str] = []
+        for piece in self.engine.chat(request):
+            delta = piece.message.content or ""
+            if delta:
+                parts.append(delta)
+                yield AskChunk(delta=delta)
+        answer, cited = check_citations("".join(parts).strip(), packed.fit)
+        not_found = NOT_FOUND.rstrip(".").lower() in answer.lower()
+        yield AskChunk(done=True, answer=answer, sources=sources, cited=cited,
+                       sources_fit=packed.fit, not_found=not_found)
+
+    def ask(
+        self, question: str, collection: str = "default", model: str | None = None, k: int = 5
+    ) -> AskResponse:
+        final: AskChunk | None = None
+        for chunk in self.ask_stream(question, collection, model, k):
+            if chunk.done:
+                final = chunk
+        assert final is not None
+        return AskResponse(
+            answer=final.answer or "",
+            sources=final.sources or [],
+            cited=final.cited or [],
+            sources_fit=final.sources_fit or 0,
+            not_found=bool(final.not_found),
+        )
+
+    def _not_found(self, best: Hit) -> bool:
+        return best.coverage < self.options.min_coverage and best.cosine < self.options.min_cosine
+
+
+def _emit(progress: Progress | None, event: IngestProgress) -> None:
+    if progress is not None:
+        progress(event)
+
+
+def _expand(item: str) -> list[Path]:
+    """Files named by a path, a folder (recursively, hidden files skipped) or a glob."""
+    path = Path(item).expanduser()
+    if path.is_file():
+        return [path.resolve()]
+    if path.is_dir():
+        return sorted(
+            p.resolve()
+            for p in path.rglob("*")
+            if p.is_file() and not any(part.startswith(".") for part in p.relative_to(path).parts)
+        )
+    if any(ch in item for ch in "*?["):
+        return sorted(Path(p).resolve() for p in glob.glob(os.path.expanduser(item), recursive=True)
+                      if Path(p).is_file())
+    return []
+
+
+def _read(path: Path, limit: int) -> tuple[str, bytes, str | None]:
+    try:
+        size = path.stat().st_size
+        if size > limit:
+            raise PayloadTooLarge(f"{path.name}: larger than {limit} bytes; split it first")
+        return path.name, path.read_bytes(), None
+    except OSError as exc:
+        raise InvalidInput(f"{path}: cannot read the file ({exc.strerror})") from exc
