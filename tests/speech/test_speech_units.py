@@ -377,7 +377,9 @@ def test_parse_youtube_rolling_auto_captions() -> None:
 
 
 def test_summary_that_cannot_shrink_keeps_distinct_points() -> None:
-    model = ScriptedModel(lambda s, u: "- the same point " + "again " * 30 + "\n- another", context=160)
+    model = ScriptedModel(
+        lambda s, u: "- the same point " + "again " * 30 + "\n- another", context=160
+    )
     texts = [f"topic{i} " + "words " * 20 for i in range(12)]
     _, bullets = run(summarize(segs(*texts), model, "en"))
     assert len(bullets) == 2

@@ -20,7 +20,13 @@ from hearth.config import Settings
 from hearth.errors import DownloadError, InvalidInput, UnsupportedMedia
 from hearth.speech import SpeechService
 
-CLI = ["-m", "hearth.cli.main"]
+# The real CLI; SIGINT gets Python's usual handler even when this test runs in a background
+# job that ignores it (as non-interactive shells do for `cmd &`).
+CLI = [
+    "-c",
+    "import signal; signal.signal(signal.SIGINT, signal.default_int_handler); "
+    "from hearth.cli.main import main; main()",
+]
 
 CAPTIONS = """WEBVTT
 
