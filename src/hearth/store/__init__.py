@@ -1,5 +1,6 @@
 """The model store: names, content-addressed blobs and manifests, bundled models, pulls, Modelfiles."""
 
+from hearth.store.explain import describe, explain_name
 from hearth.store.gguf import GgufInfo, format_params, memory_estimate, read_gguf
 from hearth.store.names import ModelName, parse_name
 from hearth.store.records import ModelRecord
@@ -12,6 +13,8 @@ __all__ = [
     "ModelRecord",
     "ModelStore",
     "bundled_sources",
+    "describe",
+    "explain_name",
     "format_params",
     "memory_estimate",
     "parse_name",

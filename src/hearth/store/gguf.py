@@ -101,7 +101,7 @@ class _Reader:
     def string(self) -> str:
         n = self.scalar("<Q")
         if n > self.size:
-            raise self.bad("a string is longer than the file")
+            raise self.bad("it is truncated: a string runs past the end of the file")
         return self.read(n).decode("utf-8", "replace")
 
     def value(self, vtype: int, key: str, lengths: dict[str, int]) -> Any:
@@ -113,7 +113,7 @@ class _Reader:
             item_type = self.scalar("<I")
             n = self.scalar("<Q")
             if n > self.size:
-                raise self.bad("an array is longer than the file")
+                raise self.bad("it is truncated: an array runs past the end of the file")
             lengths[key] = n
             if item_type in _SCALARS:
                 fmt = _SCALARS[item_type]

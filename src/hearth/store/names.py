@@ -100,7 +100,7 @@ def parse_name(text: str) -> ModelName:
             )
     if not _TAG.match(tag):
         raise InvalidInput(f"invalid model name {raw!r}: the tag {tag!r} may use only letters, digits, '.', '_' and '-'")
-    if not host == HF_HOST:
+    if host != HF_HOST:
         namespace, model = namespace.lower(), model.lower()
         if host == DEFAULT_HOST:
             tag = tag.lower()

@@ -210,6 +210,14 @@ class ModelStore:
         with self._lock:
             self._write_atomic(self._manifest_path(name), json.dumps(manifest, indent=2).encode())
 
+    def write_manifest_raw(self, name: ModelName, manifest: dict[str, Any]) -> None:
+        """Write a manifest as a registry sent it (its config and layers must be in blobs/)."""
+        for layer in [manifest.get("config", {}), *manifest.get("layers", [])]:
+            if not self.has_blob(str(layer.get("digest", ""))):
+                raise CorruptModel(f"layer {layer.get('digest')} is missing from the store")
+        with self._lock:
+            self._write_atomic(self._manifest_path(name), json.dumps(manifest, indent=2).encode())
+
     def read_manifest(self, name: ModelName) -> dict[str, Any]:
         path = self._manifest_path(name)
         try:

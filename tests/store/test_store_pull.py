@@ -1,0 +1,169 @@
+"""Pulling over the real protocols from registries started on 127.0.0.1."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from hearth.config import Settings
+from hearth.errors import DownloadError, NotFound
+from hearth.store import ModelStore, bundled_sources
+
+
+class Registry:
+    """A small server speaking the Ollama registry (/v2/...) and Hugging Face (/api/models, /resolve) protocols."""
+
+    def __init__(self, gguf: bytes) -> None:
+        self.gguf = gguf
+        self.digest = "sha256:" + hashlib.sha256(gguf).hexdigest()
+        self.config = json.dumps({"model_format": "gguf", "model_family": "llama", "file_type": "Q4_1"}).encode()
+        self.config_digest = "sha256:" + hashlib.sha256(self.config).hexdigest()
+        self.drop_first = False  # cut the first blob transfer halfway
+        self.corrupt = False  # serve wrong bytes for the model blob
+        self.ranges: list[str] = []
+        registry = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args: Any) -> None:
+                pass
+
+            def _send(self, body: bytes, ctype: str = "application/octet-stream") -> None:
+                start = 0
+                rng = self.headers.get("Range")
+                if rng:
+                    registry.ranges.append(rng)
+                    start = int(rng.split("=")[1].split("-")[0])
+                    self.send_response(206)
+                    self.send_header("Content-Range", f"bytes {start}-{len(body) - 1}/{len(body)}")
+                else:
+                    self.send_response(200)
+                self.send_header("Content-Type", ctype)
+                self.send_header("Content-Length", str(len(body) - start))
+                self.end_headers()
+                payload = body[start:]
+                if registry.drop_first and body is registry.gguf and not rng:
+                    registry.drop_first = False
+                    self.wfile.write(payload[: len(payload) // 2])
+                    self.wfile.flush()
+                    self.connection.close()
+                    return
+                self.wfile.write(payload)
+
+            def do_GET(self) -> None:
+                model_body = registry.gguf if not registry.corrupt else registry.gguf[:-1] + b"X"
+                if self.path == "/v2/library/tiny/manifests/latest":
+                    manifest = {
+                        "schemaVersion": 2,
+                        "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
+                        "config": {"mediaType": "application/vnd.docker.container.image.v1+json", "digest": registry.config_digest, "size": len(registry.config)},
+                        "layers": [{"mediaType": "application/vnd.ollama.image.model", "digest": registry.digest, "size": len(registry.gguf)}],
+                    }
+                    self._send(json.dumps(manifest).encode(), "application/json")
+                elif self.path == f"/v2/library/tiny/blobs/{registry.digest}":
+                    self._send(registry.gguf if not registry.corrupt else model_body)
+                elif self.path == f"/v2/library/tiny/blobs/{registry.config_digest}":
+                    self._send(registry.config)
+                elif self.path == "/api/models/org/Tiny-GGUF/tree/main":
+                    files = [
+                        {"type": "file", "path": "README.md", "size": 10},
+                        {"type": "file", "path": "tiny.Q8_0.gguf", "size": 999, "lfs": {"oid": "0" * 64, "size": 999}},
+                        {"type": "file", "path": "tiny.Q4_1.gguf", "size": len(registry.gguf), "lfs": {"oid": registry.digest[7:], "size": len(registry.gguf)}},
+                    ]
+                    self._send(json.dumps(files).encode(), "application/json")
+                elif self.path == "/org/Tiny-GGUF/resolve/main/tiny.Q4_1.gguf":
+                    self._send(model_body)
+                else:
+                    self.send_response(404)
+                    self.end_headers()
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture(scope="module")
+def registry() -> Iterator[Registry]:
+    path, _ = bundled_sources()["smollm2:135m"]
+    reg = Registry(path.read_bytes())
+    yield reg
+    reg.close()
+
+
+@pytest.fixture
+def store(settings: Settings, registry: Registry) -> ModelStore:
+    registry.drop_first = registry.corrupt = False
+    registry.ranges.clear()
+    return ModelStore(settings.with_(ollama_registry=registry.url, hf_endpoint=registry.url))
+
+
+def _leftovers(store: ModelStore) -> list[str]:
+    return [p.name for p in store.blobs.iterdir() if "partial" in p.name or p.name.startswith(".")] if store.blobs.exists() else []
+
+
+def test_pull_from_registry(store: ModelStore, registry: Registry) -> None:
+    events = list(store.pull("tiny"))
+    assert events[0].status == "pulling manifest" and events[-1].status == "success"
+    assert any(e.total == len(registry.gguf) and e.completed == e.total for e in events)
+    record = store.resolve("tiny")
+    assert record.model_path.read_bytes() == registry.gguf
+    assert record.details.quantization_level == "Q4_1"
+    assert list(store.pull("tiny"))[-1].status == "success"  # second pull: nothing to fetch
+
+
+def test_interrupted_download_resumes_with_range(store: ModelStore, registry: Registry) -> None:
+    registry.drop_first = True
+    events = list(store.pull("tiny"))
+    assert events[-1].status == "success"
+    assert registry.ranges and registry.ranges[0].startswith("bytes=") and registry.ranges[0] != "bytes=0-"
+    assert store.resolve("tiny").model_path.read_bytes() == registry.gguf
+    assert _leftovers(store) == []
+
+
+def test_digest_mismatch_is_rejected_and_leaves_nothing(store: ModelStore, registry: Registry) -> None:
+    registry.corrupt = True
+    with pytest.raises(DownloadError, match="digest mismatch"):
+        list(store.pull("tiny"))
+    assert [r.name for r in store.list()] == []
+    assert _leftovers(store) == []
+
+
+def test_pull_from_hugging_face_picks_the_quant(store: ModelStore, registry: Registry) -> None:
+    events = list(store.pull("hf.co/org/Tiny-GGUF:Q4_1"))
+    assert events[-1].status == "success"
+    record = store.resolve("hf.co/org/Tiny-GGUF:Q4_1")
+    assert record.model_path.read_bytes() == registry.gguf
+    with pytest.raises(NotFound, match="available: Q4_1, Q8_0"):
+        list(store.pull("hf.co/org/Tiny-GGUF:Q5_K_M"))
+
+
+def test_unknown_model_and_unreachable_registry(store: ModelStore, settings: Settings) -> None:
+    with pytest.raises(NotFound, match="not found in the registry"):
+        list(store.pull("nosuch"))
+    dead = ModelStore(settings.with_(ollama_registry="http://127.0.0.1:9"))
+    with pytest.raises(DownloadError, match="HEARTH_OLLAMA_REGISTRY"):
+        list(dead.pull("tiny"))
+
+
+def test_cli_pull_and_list(store: ModelStore, registry: Registry, tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from hearth.cli.main import app
+
+    env = {"HEARTH_HOME": str(tmp_path / "cli-home"), "HEARTH_OLLAMA_REGISTRY": registry.url, "HEARTH_HOST": "127.0.0.1:9"}
+    result = CliRunner().invoke(app, ["pull", "tiny"], env=env)
+    assert result.exit_code == 0, result.output
+    listed = CliRunner().invoke(app, ["list", "--json"], env=env)
+    assert "tiny:latest" in [m["name"] for m in json.loads(listed.stdout)]
+    bad = CliRunner().invoke(app, ["pull", "not a name"], env=env)
+    assert bad.exit_code == 1 and "invalid model name" in bad.output and "Traceback" not in bad.output
