@@ -40,6 +40,10 @@ PROMPTS = [
     "Explain how rain forms, from the ocean to the clouds and back.",
 ]
 
+# One client for every request (building an httpx client costs tens of milliseconds: that
+# would be counted as server latency). Thread-safe, with room for every concurrent client.
+HTTP = httpx.Client(timeout=600, limits=httpx.Limits(max_connections=64, max_keepalive_connections=64))
+
 
 @dataclass
 class Result:
@@ -82,7 +86,7 @@ def stream_chat(url: str, model: str, prompt: str, tokens: int) -> Result:
     first = 0.0
     count = 0
     finished = False
-    with httpx.stream("POST", f"{url}/v1/chat/completions", json=body, timeout=600) as response:
+    with HTTP.stream("POST", f"{url}/v1/chat/completions", json=body) as response:
         response.raise_for_status()
         for line in response.iter_lines():
             if not line.startswith("data: ") or line == "data: [DONE]":
@@ -141,7 +145,9 @@ def overhead(url: str, tokens: int, reps: int) -> dict[str, float]:
     services = Services.create(Settings.from_env().with_(home=home))
     options = {"num_predict": tokens, "temperature": 0.7, "seed": 1}
 
-    def measure(stream_fn: object) -> tuple[float, float]:
+    server_ns: list[int] = []
+
+    def measure(stream_fn: object) -> tuple[float, float, float]:
         start = time.perf_counter()
         first = last = 0.0
         n = 0
@@ -151,7 +157,7 @@ def overhead(url: str, tokens: int, reps: int) -> dict[str, float]:
                 last = time.perf_counter() - start
                 first = first or last
         rate = (n - 1) / (last - first) if n > 1 and last > first else 0.0
-        return first, rate
+        return first, rate, time.perf_counter() - start
 
     def in_process() -> object:
         req = ChatRequest(
@@ -166,25 +172,34 @@ def overhead(url: str, tokens: int, reps: int) -> dict[str, float]:
             "messages": [{"role": "user", "content": PROMPTS[0]}],
             "options": options,
         }
-        with httpx.stream("POST", f"{url}/api/chat", json=body, timeout=600) as response:
+        with HTTP.stream("POST", f"{url}/api/chat", json=body) as response:
             for line in response.iter_lines():
                 if line:
-                    yield json.loads(line).get("message", {}).get("content")
+                    data = json.loads(line)
+                    if data.get("done"):
+                        server_ns.append(int(data.get("total_duration") or 0))
+                    yield data.get("message", {}).get("content")
 
-    # One model in memory at a time: unload the server's copy while measuring in-process.
-    httpx.post(f"{url}/api/generate", json={"model": MODEL, "keep_alive": 0}, timeout=60)
+    # Alternate the two so that the machine's load drifts over both alike.
+    local: list[tuple[float, float, float]] = []
+    remote: list[tuple[float, float, float]] = []
     try:
         measure(in_process)  # load + warm up
-        local = [measure(in_process) for _ in range(reps)]
+        measure(over_http)
+        server_ns.clear()
+        for _ in range(reps):
+            local.append(measure(in_process))
+            remote.append(measure(over_http))
     finally:
         services.close()
-    measure(over_http)  # load + warm up
-    remote = [measure(over_http) for _ in range(reps)]
+    # What HTTP adds to one request: the client's wall time minus the server's own total.
+    added = [wall - ns / 1e9 for (_f, _r, wall), ns in zip(remote, server_ns, strict=True)]
     return {
         "ttft_in_process": statistics.median(x[0] for x in local),
         "ttft_http": statistics.median(x[0] for x in remote),
         "rate_in_process": statistics.median(x[1] for x in local),
         "rate_http": statistics.median(x[1] for x in remote),
+        "http_added": statistics.median(added),
     }
 
 
@@ -238,6 +253,10 @@ def main() -> None:
         print(
             f"tokens/s   in-process {over['rate_in_process']:7.1f}      HTTP {over['rate_http']:7.1f}"
             f"   (HTTP/in-process {over['rate_http'] / max(over['rate_in_process'], 1e-9):.2f}x)"
+        )
+        print(
+            f"HTTP adds {over['http_added'] * 1000:.1f} ms per request "
+            "(client wall time minus the server's own total_duration)"
         )
 
         baselines: list[tuple[str, str]] = []
