@@ -336,9 +336,7 @@ def tokenize_command(
         engine = get_services(ctx).engine
         name = model or get_settings(ctx).default_model
         ids = engine.tokenize(name, body)
-        record = engine.store.resolve(name)
-        with engine._chat_model(record, record.parameters, 300.0) as entry:  # noqa: SLF001
-            pieces = [_piece(entry.runner.token_bytes(i)) for i in ids]
+        pieces = [_piece(piece) for piece in engine.token_pieces(name, ids)]
         source = name
     chars = len(body)
     result = {

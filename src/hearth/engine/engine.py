@@ -162,10 +162,11 @@ class Engine:
         with self._chat_model(record, record.parameters, self._keep_alive(None)) as entry:
             return str(entry.runner.detokenize(ids))
 
-    def token_pieces(self, model: str, ids: list[int]) -> list[str]:
+    def token_pieces(self, model: str, ids: list[int]) -> list[bytes]:
+        """The bytes of each token (a piece may be part of a UTF-8 character)."""
         record = self.store.resolve(model)
         with self._chat_model(record, record.parameters, self._keep_alive(None)) as entry:
-            return [entry.runner.token_bytes(t).decode("utf-8", "replace") for t in ids]
+            return [entry.runner.token_bytes(t) for t in ids]
 
     def ps(self) -> list[ProcessModel]:
         out = []

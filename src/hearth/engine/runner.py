@@ -456,7 +456,7 @@ class LlamaRunner:
         first = seq.first_token_ns or end
         seq.events.put(
             SequenceEvent(
-                text=tail if reason != "stop" or not seq.stop else tail,
+                text=tail,
                 done=True,
                 done_reason=reason,
                 prompt_tokens=len(seq.prompt),
