@@ -21,6 +21,7 @@ __all__ = [
     "fail",
     "get_services",
     "get_settings",
+    "human_bytes",
     "print_json",
 ]
 
@@ -56,6 +57,16 @@ def get_services(ctx: click.Context | None = None) -> Any:
         root.meta["hearth.services"] = services
         root.call_on_close(services.close)
     return services
+
+
+def human_bytes(n: int) -> str:
+    """1.2 GB, 98.4 MB: sizes as Ollama prints them (powers of 1000)."""
+    value = float(n)
+    for unit in ("B", "KB", "MB", "GB", "TB"):
+        if value < 1000 or unit == "TB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1000
+    return f"{n} B"
 
 
 def fail(message: str) -> NoReturn:

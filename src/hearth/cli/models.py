@@ -19,19 +19,18 @@ from rich.progress import (
 from rich.table import Table
 
 from hearth.api.ollama import ProgressResponse
-from hearth.cli.common import console, err_console, get_services, get_settings, print_json
+from hearth.cli.common import (
+    console,
+    err_console,
+    get_services,
+    get_settings,
+    human_bytes,
+    print_json,
+)
 from hearth.errors import InvalidInput
 
 __all__ = ["register"]
 
-
-def _human(n: int) -> str:
-    value = float(n)
-    for unit in ("B", "KB", "MB", "GB", "TB"):
-        if value < 1000 or unit == "TB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1000
-    return f"{n} B"
 
 
 def _ago(when: datetime) -> str:
@@ -58,7 +57,7 @@ def list_command(ctx: typer.Context, as_json: bool = typer.Option(False, "--json
     table = Table("NAME", "ID", "SIZE", "KIND", "QUANT", "MODIFIED", box=None, pad_edge=False)
     for r in records:
         table.add_row(
-            r.name, r.digest.removeprefix("sha256:")[:12], _human(r.size), r.kind,
+            r.name, r.digest.removeprefix("sha256:")[:12], human_bytes(r.size), r.kind,
             r.details.quantization_level, _ago(r.modified_at),
         )
     console.print(table)
@@ -126,8 +125,8 @@ def show_command(
     mem = info.memory
     if mem:
         section(f"Memory to run (num_ctx {mem['num_ctx']}, {settings.num_parallel} parallel)", [
-            ("weights", _human(mem["weights"])), ("KV cache", _human(mem["kv_cache"])),
-            ("compute buffer", _human(mem["compute"])), ("total", _human(mem["total"])),
+            ("weights", human_bytes(mem["weights"])), ("KV cache", human_bytes(mem["kv_cache"])),
+            ("compute buffer", human_bytes(mem["compute"])), ("total", human_bytes(mem["total"])),
         ])
     section("Parameters", [(line.split(None, 1)[0], line.split(None, 1)[1]) for line in info.parameters.splitlines() if " " in line])
     section("System", [("", info.system)] if info.system else [])

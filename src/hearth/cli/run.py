@@ -13,7 +13,14 @@ import typer
 from rich.table import Table
 
 from hearth.api.ollama import ChatRequest, ChatResponse, Message, Options
-from hearth.cli.common import console, err_console, get_services, get_settings, print_json
+from hearth.cli.common import (
+    console,
+    err_console,
+    get_services,
+    get_settings,
+    human_bytes,
+    print_json,
+)
 from hearth.errors import HearthError, InvalidInput
 
 __all__ = ["ChatSession", "register"]
@@ -269,7 +276,7 @@ def ps_command(ctx: typer.Context, as_json: bool = typer.Option(False, "--json",
     table = Table("NAME", "ID", "SIZE", "CONTEXT", "UNTIL", box=None, pad_edge=False)
     for m in models:
         until = "Forever" if m.expires_at is None else _until(m.expires_at.timestamp())
-        table.add_row(m.name, m.digest[:12], _human(m.size), str(m.context_length or ""), until)
+        table.add_row(m.name, m.digest[:12], human_bytes(m.size), str(m.context_length or ""), until)
     console.print(table)
 
 
@@ -291,14 +298,6 @@ def _until(ts: float) -> str:
         return f"{max(0, int(left))} seconds from now"
     return f"{int(left // 60)} minutes from now"
 
-
-def _human(n: int) -> str:
-    value = float(n)
-    for unit in ("B", "KB", "MB", "GB", "TB"):
-        if value < 1000 or unit == "TB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1000
-    return f"{n} B"
 
 
 def _piece(data: bytes) -> str:
