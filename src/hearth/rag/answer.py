@@ -42,7 +42,9 @@ def render_source(source: Source) -> str:
 
 
 def _user_prompt(question: str, rendered: Sequence[str]) -> str:
-    return "Sources:\n\n" + "\n\n".join(rendered) + f"\n\nQuestion: {question}\nAnswer with citations:"
+    return (
+        "Sources:\n\n" + "\n\n".join(rendered) + f"\n\nQuestion: {question}\nAnswer with citations:"
+    )
 
 
 class Packed:

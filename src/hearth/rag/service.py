@@ -6,8 +6,9 @@ import glob
 import hashlib
 import os
 import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +29,7 @@ from hearth.errors import BadGateway, HearthError, InvalidInput, NotFound, Paylo
 from hearth.rag.answer import NOT_FOUND, SYSTEM_PROMPT, check_citations, pack_sources
 from hearth.rag.chunking import Chunk, chunk_sections
 from hearth.rag.embedder import Embedder, EngineEmbedder
-from hearth.rag.loaders import load_bytes
+from hearth.rag.loaders import LoadedDocument, load_bytes
 from hearth.rag.retrieval import DEFAULT_DENSE_WEIGHT, Hit, Method, SearchIndex
 from hearth.rag.store import ChunkRecord, DocumentStore, text_hash
 from hearth.rag.text import estimate_tokens
@@ -47,7 +48,7 @@ class RagOptions:
     overlap_tokens: int = 40
     # Dense vectors cover the first `dense_tokens` (estimated) of each chunk; 0 = all of it.
     dense_tokens: int = 0
-    embed_batch: int = 16
+    embed_batch: int = 32  # chunks per embedding call (batched across files)
     dense_weight: float = DEFAULT_DENSE_WEIGHT
     # Below both thresholds the best chunk does not answer the question: "not found".
     min_coverage: float = 0.25
@@ -96,6 +97,7 @@ class RagService:
         self.store = DocumentStore(path or settings.data_dir / "rag.sqlite")
         self._indexes: dict[str, SearchIndex] = {}
         self._lock = threading.Lock()
+        self.embed_seconds = 0.0  # time spent embedding passages (for reports)
 
     def close(self) -> None:
         self.store.close()
@@ -159,14 +161,18 @@ class RagService:
                 )
             for path in paths:
                 items.append((str(path), lambda p=path: _read(p, self.options.max_file_bytes)))
-        for source, read in items:
-            try:
-                name, data, ctype = read()
-            except HearthError as exc:
-                result.errors.append(FileError(file=source, error=exc.message))
-                _emit(progress, IngestProgress(status="error", file=source, error=exc.message))
-                continue
-            self._add_one(collection, source, name, data, ctype, result, progress)
+
+        def files() -> Iterator[tuple[str, str, bytes, str | None]]:
+            for source, read in items:
+                try:
+                    name, data, ctype = read()
+                except HearthError as exc:
+                    result.errors.append(FileError(file=source, error=exc.message))
+                    _emit(progress, IngestProgress(status="error", file=source, error=exc.message))
+                    continue
+                yield source, name, data, ctype
+
+        self._ingest(collection, files(), result, progress)
         return result
 
     def add_bytes(
@@ -178,45 +184,52 @@ class RagService:
         """Add uploaded files given as (file name, content, content type)."""
         _check_name(collection)
         result = AddResult()
+        items = []
         for name, data, ctype in files:
             safe = os.path.basename(name.replace("\\", "/")) or "upload"
-            self._add_one(collection, f"upload:{safe}", safe, data, ctype, result, progress)
+            items.append((f"upload:{safe}", safe, data, ctype))
+        self._ingest(collection, iter(items), result, progress)
         return result
-
-    def _add_one(
-        self,
-        collection: str,
-        source: str,
-        name: str,
-        data: bytes,
-        ctype: str | None,
-        result: AddResult,
-        progress: Progress | None,
-    ) -> None:
-        try:
-            document = self._ingest(collection, source, name, data, ctype, result, progress)
-        except HearthError as exc:
-            result.errors.append(FileError(file=name, error=exc.message))
-            _emit(progress, IngestProgress(status="error", file=name, error=exc.message))
-            return
-        if document is None:
-            return
-        result.added.append(document)
-        _emit(progress, IngestProgress(status="added", file=name, completed=document.chunks,
-                                       total=document.chunks))
 
     def _ingest(
         self,
         collection: str,
+        files: Iterator[tuple[str, str, bytes, str | None]],
+        result: AddResult,
+        progress: Progress | None,
+    ) -> None:
+        """Read and chunk files; embed their new chunks in batches across files; write each
+        document (with all its chunks and vectors) in its own transaction."""
+        self.store.create_collection(collection, self.settings.embed_model, exist_ok=True)
+        pending: list[_Pending] = []
+        waiting = 0
+        for source, name, data, ctype in files:
+            try:
+                item = self._prepare(collection, source, name, data, ctype, result, progress)
+            except HearthError as exc:
+                result.errors.append(FileError(file=name, error=exc.message))
+                _emit(progress, IngestProgress(status="error", file=name, error=exc.message))
+                continue
+            if item is None:
+                continue
+            pending.append(item)
+            waiting += len(item.todo)
+            if waiting >= self.options.embed_batch:
+                self._flush(collection, pending, result, progress)
+                pending, waiting = [], 0
+        self._flush(collection, pending, result, progress)
+
+    def _prepare(
+        self,
+        collection: str,
         source: str,
         name: str,
         data: bytes,
         ctype: str | None,
         result: AddResult,
         progress: Progress | None,
-    ) -> Document | None:
+    ) -> _Pending | None:
         sha = hashlib.sha256(data).hexdigest()
-        self.store.create_collection(collection, self.settings.embed_model, exist_ok=True)
         existing = self.store.find(collection, source)
         if existing is not None and existing[1] == sha:
             result.skipped.append(existing[0])
@@ -228,55 +241,108 @@ class RagService:
         chunks = chunk_sections(
             loaded.sections, self.options.chunk_tokens, self.options.overlap_tokens
         )
-        vectors = self._embed_chunks(collection, name, chunks, progress)
-        _emit(progress, IngestProgress(status="writing", file=name))
-        records = [
-            ChunkRecord(text=c.text, page=c.page, anchor=c.anchor, vector=v)
-            for c, v in zip(chunks, vectors, strict=True)
-        ]
-        return self.store.put_document(
-            collection, source, name, sha, loaded.kind, loaded.title, loaded.pages, len(data), records
-        )
-
-    def _embed_chunks(
-        self, collection: str, name: str, chunks: list[Chunk], progress: Progress | None
-    ) -> list[np.ndarray]:
-        """Vectors for the chunks: re-used by text hash where the collection has them."""
         hashes = [text_hash(c.text) for c in chunks]
         known = self.store.known_vectors(collection, hashes)
-        todo = [i for i, h in enumerate(hashes) if h not in known]
-        vectors: dict[int, np.ndarray] = {i: known[h] for i, h in enumerate(hashes) if h in known}
+        item = _Pending(source, name, sha, loaded, chunks, len(data))
+        for i, h in enumerate(hashes):
+            if h in known:
+                item.vectors[i] = known[h]
+            else:
+                item.todo.append(i)
+        return item
+
+    def _flush(
+        self,
+        collection: str,
+        pending: list[_Pending],
+        result: AddResult,
+        progress: Progress | None,
+    ) -> None:
+        """Embed the new chunks of `pending` documents together, then write each document."""
+        work = [(item, i) for item in pending for i in item.todo]
         embedder = self.embedder_for(collection)
         batch = max(1, self.options.embed_batch)
-        _emit(progress, IngestProgress(status="embedding", file=name, completed=0, total=len(todo)))
-        for start in range(0, len(todo), batch):
-            part = todo[start : start + batch]
-            texts = [dense_text(chunks[i].text, self.options.dense_tokens) for i in part]
-            embedded = embedder.embed(texts, "passage")
-            for i, vector in zip(part, embedded, strict=True):
-                vectors[i] = np.asarray(vector, dtype=np.float32)
-            _emit(progress, IngestProgress(status="embedding", file=name,
-                                           completed=min(start + batch, len(todo)), total=len(todo)))
-        return [vectors[i] for i in range(len(chunks))]
+        failed: set[int] = set()
+        for start in range(0, len(work), batch):
+            part = [(item, i) for item, i in work[start : start + batch] if id(item) not in failed]
+            if not part:
+                continue
+            texts = [dense_text(item.chunks[i].text, self.options.dense_tokens) for item, i in part]
+            started = time.perf_counter()
+            try:
+                embedded = embedder.embed(texts, "passage")
+            except HearthError as exc:
+                for item, _i in part:
+                    if id(item) not in failed:
+                        failed.add(id(item))
+                        result.errors.append(FileError(file=item.name, error=exc.message))
+                        _emit(
+                            progress,
+                            IngestProgress(status="error", file=item.name, error=exc.message),
+                        )
+                continue
+            self.embed_seconds += time.perf_counter() - started
+            for (item, i), vector in zip(part, embedded, strict=True):
+                item.vectors[i] = np.asarray(vector, dtype=np.float32)
+                _emit(
+                    progress,
+                    IngestProgress(
+                        status="embedding",
+                        file=item.name,
+                        completed=len(item.vectors),
+                        total=len(item.chunks),
+                    ),
+                )
+        for item in pending:
+            if id(item) in failed:
+                continue
+            _emit(progress, IngestProgress(status="writing", file=item.name))
+            records = [
+                ChunkRecord(text=c.text, page=c.page, anchor=c.anchor, vector=item.vectors[i])
+                for i, c in enumerate(item.chunks)
+            ]
+            doc = self.store.put_document(
+                collection,
+                item.source,
+                item.name,
+                item.sha,
+                item.loaded.kind,
+                item.loaded.title,
+                item.loaded.pages,
+                item.size,
+                records,
+            )
+            result.added.append(doc)
+            _emit(
+                progress,
+                IngestProgress(
+                    status="added", file=item.name, completed=doc.chunks, total=doc.chunks
+                ),
+            )
 
     def _fetch(self, url: str) -> tuple[str, bytes, str | None]:
         import httpx
 
         limit = self.options.max_file_bytes
         try:
-            with httpx.Client(follow_redirects=True, timeout=30) as client, client.stream(
-                "GET", url, headers={"User-Agent": "hearth"}
-            ) as response:
+            with (
+                httpx.Client(follow_redirects=True, timeout=30) as client,
+                client.stream("GET", url, headers={"User-Agent": "hearth"}) as response,
+            ):
                 if response.status_code >= 400:
                     raise BadGateway(f"{url}: the server answered HTTP {response.status_code}")
                 data = bytearray()
                 for part in response.iter_bytes():
                     data.extend(part)
                     if len(data) > limit:
-                        raise PayloadTooLarge(f"{url}: larger than {limit} bytes; download it and add the file")
+                        raise PayloadTooLarge(
+                            f"{url}: larger than {limit} bytes; download it and add the file"
+                        )
                 ctype = response.headers.get("content-type")
         except httpx.HTTPError as exc:
-            raise BadGateway(f"{url}: could not download ({exc.__class__.__name__}: {exc})") from exc
+            raise BadGateway(
+                f"{url}: could not download ({exc.__class__.__name__}: {exc})"
+            ) from exc
         return url, bytes(data), ctype
 
     # search --------------------------------------------------------------------------
@@ -317,8 +383,9 @@ class RagService:
         vector = None
         if method != "bm25":
             vector = self.embedder_for(collection).embed([query], "query")[0]
-        hits = index.search(query, vector, k=k, method=method,
-                            weight=self.options.dense_weight, diversity=diversity)
+        hits = index.search(
+            query, vector, k=k, method=method, weight=self.options.dense_weight, diversity=diversity
+        )
         data = index.data
         sources = [
             Source(
@@ -345,8 +412,14 @@ class RagService:
         sources, hits = self.search(question, collection, k=k)
         if not hits or self._not_found(hits[0]):
             yield AskChunk(sources=sources)
-            yield AskChunk(done=True, answer=NOT_FOUND, sources=sources, cited=[],
-                           sources_fit=0, not_found=True)
+            yield AskChunk(
+                done=True,
+                answer=NOT_FOUND,
+                sources=sources,
+                cited=[],
+                sources_fit=0,
+                not_found=True,
+            )
             return
         context = self.engine.context_length(model)
         reserve = min(self.options.answer_tokens, context // 4)
@@ -371,8 +444,14 @@ class RagService:
                 yield AskChunk(delta=delta)
         answer, cited = check_citations("".join(parts).strip(), packed.fit)
         not_found = NOT_FOUND.rstrip(".").lower() in answer.lower()
-        yield AskChunk(done=True, answer=answer, sources=sources, cited=cited,
-                       sources_fit=packed.fit, not_found=not_found)
+        yield AskChunk(
+            done=True,
+            answer=answer,
+            sources=sources,
+            cited=cited,
+            sources_fit=packed.fit,
+            not_found=not_found,
+        )
 
     def ask(
         self, question: str, collection: str = "default", model: str | None = None, k: int = 5
@@ -394,6 +473,20 @@ class RagService:
         return best.coverage < self.options.min_coverage and best.cosine < self.options.min_cosine
 
 
+@dataclass
+class _Pending:
+    """A read and chunked document waiting for its vectors."""
+
+    source: str
+    name: str
+    sha: str
+    loaded: LoadedDocument
+    chunks: list[Chunk]
+    size: int
+    vectors: dict[int, np.ndarray] = field(default_factory=dict)
+    todo: list[int] = field(default_factory=list)
+
+
 def _emit(progress: Progress | None, event: IngestProgress) -> None:
     if progress is not None:
         progress(event)
@@ -411,8 +504,11 @@ def _expand(item: str) -> list[Path]:
             if p.is_file() and not any(part.startswith(".") for part in p.relative_to(path).parts)
         )
     if any(ch in item for ch in "*?["):
-        return sorted(Path(p).resolve() for p in glob.glob(os.path.expanduser(item), recursive=True)
-                      if Path(p).is_file())
+        return sorted(
+            Path(p).resolve()
+            for p in glob.glob(os.path.expanduser(item), recursive=True)
+            if Path(p).is_file()
+        )
     return []
 
 

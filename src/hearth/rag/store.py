@@ -132,7 +132,9 @@ class DocumentStore:
             if row is not None:
                 if exist_ok:
                     return
-                raise Conflict(f"collection {name!r} already exists; pick another name or add to it")
+                raise Conflict(
+                    f"collection {name!r} already exists; pick another name or add to it"
+                )
             now = datetime.now(UTC).isoformat(timespec="seconds")
             db.execute(
                 "INSERT INTO collections (name, embed_model, created_at) VALUES (?, ?, ?)",
@@ -203,7 +205,10 @@ class DocumentStore:
         doc_id = document_id(collection, source)
         now = datetime.now(UTC).isoformat(timespec="seconds")
         with self._tx() as db:
-            if db.execute("SELECT 1 FROM collections WHERE name=?", (collection,)).fetchone() is None:
+            if (
+                db.execute("SELECT 1 FROM collections WHERE name=?", (collection,)).fetchone()
+                is None
+            ):
                 raise NotFound(f"collection {collection!r} not found")
             db.execute("DELETE FROM documents WHERE id=?", (doc_id,))
             db.execute(
@@ -215,8 +220,16 @@ class DocumentStore:
                 "INSERT INTO chunks (document_id, collection, ord, text, page, anchor, hash, vector)"
                 " VALUES (?,?,?,?,?,?,?,?)",
                 [
-                    (doc_id, collection, i, c.text, c.page, c.anchor, text_hash(c.text),
-                     np.asarray(c.vector, dtype=np.float32).tobytes())
+                    (
+                        doc_id,
+                        collection,
+                        i,
+                        c.text,
+                        c.page,
+                        c.anchor,
+                        text_hash(c.text),
+                        np.asarray(c.vector, dtype=np.float32).tobytes(),
+                    )
                     for i, c in enumerate(chunks)
                 ],
             )
