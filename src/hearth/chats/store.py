@@ -207,8 +207,12 @@ class ChatStore:
                 (
                     title,
                     body.model if "model" in given and body.model is not None else current.model,
-                    body.system if "system" in given and body.system is not None else current.system,
-                    _options_json(body.options) if "options" in given else _options_json(current.options),
+                    body.system
+                    if "system" in given and body.system is not None
+                    else current.system,
+                    _options_json(body.options)
+                    if "options" in given
+                    else _options_json(current.options),
                     _now(),
                     conversation_id,
                 ),

@@ -65,13 +65,18 @@ def ui_slash() -> Response:
 
 
 @router.get("/ui/{path:path}", include_in_schema=False)
-def asset(path: str) -> Response:
-    """A file of the UI; `/ui/` is index.html."""
+def asset(request: Request, path: str) -> Response:
+    """A file of the UI; `/ui/` is index.html. Answers 304 when the browser's copy is current."""
     target = (STATIC_DIR / (path or "index.html")).resolve()
     if not target.is_relative_to(STATIC_DIR) or not target.is_file():
         raise NotFound(f"/ui/{path}: no such file in the web UI")
+    stat = target.stat()
+    etag = f'"{stat.st_mtime_ns:x}-{stat.st_size:x}"'
+    headers = {**_NO_STALE, "ETag": etag}
+    if etag in request.headers.get("if-none-match", ""):
+        return Response(status_code=304, headers=headers)
     media = _TYPES.get(target.suffix) or mimetypes.guess_type(target.name)[0]
-    return FileResponse(target, media_type=media or "application/octet-stream", headers=_NO_STALE)
+    return FileResponse(target, media_type=media or "application/octet-stream", headers=headers)
 
 
 # Conversations ----------------------------------------------------------------------

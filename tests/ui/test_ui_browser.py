@@ -1,0 +1,257 @@
+"""The web UI in headless Chromium against a real server with the real bundled model."""
+
+from __future__ import annotations
+
+import importlib.util
+import io
+import re
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from ui_support import FakeRegistry, screenshot
+
+pytestmark = pytest.mark.browser
+
+BROWSER_ACCEPT = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
+
+
+def _open(page: Any, base: str, hash_: str = "") -> None:
+    page.goto(base + "/" + hash_)
+    # The scripts ran: a page is shown and its model picker is filled.
+    page.wait_for_selector("section.page:not([hidden])")
+    page.wait_for_selector(
+        "#tr-model option, #chat-model option, #models-table tbody tr", state="attached"
+    )
+
+
+@pytest.mark.slow
+def test_chat_round_trip_streams_saves_and_reopens(page: Any, live_server: str) -> None:
+    _open(page, live_server)
+    assert page.url == live_server + "/ui/"  # a browser opening the address lands on the UI
+    assert page.get_attribute('.tabs a[data-page="chat"]', "aria-current") == "page"
+    models = page.eval_on_selector_all("#chat-model option", "os => os.map(o => o.value)")
+    assert "smollm2:135m" in models and not any("e5" in m for m in models)
+    page.click("#chat-settings summary")
+    page.fill("#chat-system", "You are a helpful assistant.")
+    page.fill("#opt-temperature", "0")
+    page.fill("#opt-seed", "1")
+    page.fill("#chat-input", "What is the capital of France?")
+    page.press("#chat-input", "Enter")
+    stats = page.locator(".msg.assistant .stats")
+    stats.filter(has_text=re.compile(r"tokens/s")).wait_for(timeout=60_000)
+    answer = page.inner_text(".msg.assistant .body")
+    assert answer.strip()
+    assert re.search(r"\d+ tokens · \d+\.\d tokens/s", stats.inner_text())
+    assert page.is_hidden("#chat-stop") and page.is_enabled("#chat-send")
+    screenshot(page, "chat")
+
+    # Saved with its settings and stats, listed, and reopened after a reload.
+    saved = httpx.get(live_server + "/api/conversations").json()["conversations"]
+    assert [c["title"] for c in saved] == ["What is the capital of France?"]
+    full = httpx.get(f"{live_server}/api/conversations/{saved[0]['id']}").json()
+    assert full["model"] == "smollm2:135m" and full["options"] == {"temperature": 0, "seed": 1}
+    assert full["system"] == "You are a helpful assistant."
+    assert full["messages"][1]["stats"]["tokens_per_second"] > 0
+    page.reload()
+    page.wait_for_selector("#chat-list li")
+    page.click("#chat-list li .open")
+    page.wait_for_selector(".msg.assistant")
+    assert page.inner_text(".msg.user .body") == "What is the capital of France?"
+    assert page.inner_text(".msg.assistant .body").strip() == answer.strip()
+    assert page.input_value("#opt-temperature") == "0"
+
+
+def test_markdown_renderer_escapes_model_output(page: Any, live_server: str) -> None:
+    _open(page, live_server)
+    hostile = (
+        "<img src=x onerror=alert(1)> <script>alert(2)</script>\n\n"
+        "[click](javascript:alert(3)) [ok](https://example.org/?a=1&b=2) **bold** `<b>`\n\n"
+        '```html\n<iframe src="x"></iframe>\n```\n\n- one\n- two\n\n| a | b |\n|---|---|\n| 1 | 2 |'
+    )
+    result = page.evaluate(
+        """async (text) => {
+            const md = await import('/ui/js/markdown.js');
+            const box = document.createElement('div');
+            box.innerHTML = md.renderMarkdown(text);
+            return {
+              tags: [...box.querySelectorAll('*')].map(e => e.tagName.toLowerCase()),
+              attrs: [...box.querySelectorAll('*')].flatMap(e => [...e.attributes].map(a => a.name + '=' + a.value)),
+              code: box.querySelector('pre code').textContent,
+              text: box.textContent,
+            };
+        }""",
+        hostile,
+    )
+    assert not {"img", "script", "iframe"} & set(result["tags"])
+    assert {"strong", "ul", "li", "table", "pre", "code", "a"} <= set(result["tags"])
+    assert not any(a.startswith("on") or "javascript:" in a for a in result["attrs"])
+    assert "href=https://example.org/?a=1&b=2" in result["attrs"]
+    assert result["code"] == '<iframe src="x"></iframe>'
+    assert "<img src=x onerror=alert(1)>" in result["text"]  # shown as text, not run
+
+
+def test_pages_are_labelled_responsive_and_render_cjk(page: Any, live_server: str) -> None:
+    httpx.post(
+        live_server + "/api/conversations",
+        json={
+            "model": "smollm2:135m",
+            "messages": [
+                {"role": "user", "content": "請用繁體中文介紹台灣的夜市文化。"},
+                {
+                    "role": "assistant",
+                    "content": "## 夜市\n\n台灣的**夜市**有很多小吃：\n\n1. 珍珠奶茶\n2. 蚵仔煎\n\n```python\nprint('你好')\n```",
+                    "stats": {"eval_count": 42, "tokens_per_second": 25.3},
+                },
+            ],
+        },
+    ).raise_for_status()
+    _open(page, live_server)
+    page.click("#chat-list li .open")
+    page.wait_for_selector(".msg.assistant h2")
+    assert page.get_attribute(".msg.assistant .body", "lang") == "zh-Hant"
+    font = page.eval_on_selector(".msg.assistant .body", "e => getComputedStyle(e).fontFamily")
+    assert "Noto Sans CJK TC" in font
+    assert page.inner_text(".msg.assistant .stats") == "42 tokens · 25.3 tokens/s"
+    screenshot(page, "chat-cjk")
+
+    for name in ("documents", "transcribe", "models"):
+        page.click(f'.tabs a[data-page="{name}"]')
+        page.wait_for_selector(f"#page-{name}:not([hidden])")
+        if name == "models":
+            row = page.locator('#models-table tr[data-model="smollm2:135m"]')
+            row.locator("td").nth(3).filter(has_text=re.compile(r"\d")).wait_for()
+            assert "≈" in row.locator("td").nth(4).inner_text()
+        unlabelled = page.evaluate(
+            """(name) => [...document.querySelectorAll(`#page-${name} input, #page-${name} select, #page-${name} textarea`)]
+                 .filter(e => e.type !== 'hidden' && !e.hidden && !(e.labels && e.labels.length) && !e.getAttribute('aria-label'))
+                 .map(e => e.id)""",
+            name,
+        )
+        assert unlabelled == [], f"{name}: controls without labels: {unlabelled}"
+        screenshot(page, name)
+
+    # A narrow window: nothing sticks out sideways, every page still usable.
+    page.set_viewport_size({"width": 390, "height": 800})
+    for name in ("chat", "documents", "transcribe", "models"):
+        page.click(f'.tabs a[data-page="{name}"]')
+        page.wait_for_selector(f"#page-{name}:not([hidden])")
+        overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+        assert overflow <= 0, f"{name} is wider than a narrow window by {overflow}px"
+        screenshot(page, f"{name}-narrow")
+
+    # Keyboard: Tab from the top reaches the pages' tabs, Enter on a tab switches pages.
+    page.set_viewport_size({"width": 1280, "height": 800})
+    page.click('.tabs a[data-page="chat"]')
+    page.keyboard.press("Tab")
+    focused = []
+    for _ in range(6):
+        focused.append(page.evaluate("document.activeElement.textContent.trim()"))
+        page.keyboard.press("Tab")
+    assert "Models" in focused
+    page.focus('.tabs a[data-page="models"]')
+    page.keyboard.press("Enter")
+    page.wait_for_selector("#page-models:not([hidden])")
+
+
+@pytest.mark.slow
+def test_model_pull_from_a_local_registry_and_delete(
+    page: Any, live_server: str, registry: FakeRegistry
+) -> None:
+    if importlib.util.find_spec("hearth.store.pull") is None:
+        pytest.skip("the store's pull (hearth.store.pull) has not landed yet")
+    _open(page, live_server, "#models")
+    page.wait_for_selector('#models-table tr[data-model="smollm2:135m"]')
+    page.fill("#models-pull-name", "tiny")
+    page.click("#models-pull-btn")
+    page.wait_for_selector('#models-table tr[data-model="tiny:latest"]', timeout=60_000)
+    assert page.inner_text("#models-pull-label") == "Pulled tiny."
+    assert any("/manifests/latest" in path for path in registry.requests)
+    assert any("/blobs/sha256:" in path for path in registry.requests)
+    row = page.locator('#models-table tr[data-model="tiny:latest"]')
+    row.locator("td").nth(3).filter(has_text="2,048").wait_for()
+    screenshot(page, "models-pulled")
+
+    # A name the registry does not know: the error is shown in the page.
+    page.fill("#models-pull-name", "nosuchmodel")
+    page.click("#models-pull-btn")
+    page.wait_for_selector(".alert", timeout=30_000)
+    assert "nosuchmodel" in page.inner_text(".alert")
+
+    page.on("dialog", lambda dialog: dialog.accept())
+    row.get_by_role("button", name="Delete tiny:latest").click()
+    page.wait_for_selector('#models-table tr[data-model="tiny:latest"]', state="detached")
+    names = [m["name"] for m in httpx.get(live_server + "/api/tags").json()["models"]]
+    assert "tiny:latest" not in names
+
+
+def _pdf(text_lines: list[str]) -> bytes:
+    from reportlab.lib.pagesizes import A4
+    from reportlab.pdfgen import canvas
+
+    buffer = io.BytesIO()
+    pdf = canvas.Canvas(buffer, pagesize=A4)
+    for page_lines in (
+        ["Introduction", "This booklet describes the island of Brindle."],
+        text_lines,
+    ):
+        y = 800
+        for line in page_lines:
+            pdf.drawString(72, y, line)
+            y -= 18
+        pdf.showPage()
+    pdf.save()
+    return buffer.getvalue()
+
+
+@pytest.mark.slow
+def test_documents_upload_ask_with_citation_and_failed_upload(
+    page: Any, live_server: str, tmp_path: Path
+) -> None:
+    probe = httpx.get(live_server + "/api/collections")
+    if probe.status_code == 404:
+        pytest.skip("the documents API (GET /api/collections) is not there yet")
+    _open(page, live_server, "#documents")
+    page.fill("#docs-new-name", "island")
+    page.press("#docs-new-name", "Enter")
+    page.wait_for_selector('#docs-collection option[value="island"]', state="attached")
+
+    pdf = tmp_path / "lighthouse.pdf"
+    pdf.write_bytes(
+        _pdf(
+            ["The Brindle lighthouse was built in 1872 by Mara Quill.", "Its lamp burns whale oil."]
+        )
+    )
+    page.set_input_files("#docs-file", str(pdf))
+    page.wait_for_selector("#docs-upload-result .ok-text", timeout=60_000)
+    assert page.inner_text("#docs-upload-result .ok-text").startswith("Added 1")
+    page.wait_for_selector("#docs-table td:has-text('lighthouse.pdf')")
+
+    page.fill("#docs-question", "When was the Brindle lighthouse built?")
+    page.click("#docs-ask-btn")
+    page.wait_for_selector("#docs-sources li", timeout=60_000)
+    page.wait_for_selector("#docs-ask-btn:enabled", timeout=90_000)
+    # A citation (inline [n] when the model wrote one, else the sources list) opens the passage.
+    cite = page.locator("#docs-answer .cite")
+    (cite.first if cite.count() else page.locator("#docs-sources li button").first).click()
+    quote = page.locator("#docs-quote")
+    quote.wait_for()
+    assert "lighthouse.pdf, page 2" in quote.inner_text()
+    assert "1872" in quote.locator("blockquote").inner_text()
+    screenshot(page, "documents-answer")
+
+    # Failed uploads: a file over the server's body limit, and a file it cannot read.
+    big = tmp_path / "huge.txt"
+    big.write_bytes(b"x" * (5 * 1024 * 1024))
+    page.set_input_files("#docs-file", str(big))
+    error = page.locator("#docs-upload-result .error-text")
+    error.wait_for(timeout=30_000)
+    assert "Upload failed" in error.inner_text() and "too large" in error.inner_text()
+    junk = tmp_path / "program.exe"
+    junk.write_bytes(bytes(range(256)) * 64)
+    page.set_input_files("#docs-file", str(junk))
+    page.wait_for_selector(
+        "#docs-upload-result .error-text:has-text('program.exe')", timeout=30_000
+    )
+    screenshot(page, "documents-upload-error")
