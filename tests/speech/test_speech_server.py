@@ -143,6 +143,8 @@ def test_native_endpoint_by_url_without_streaming(
         ),
         ({"files": {"nofile": ("a.txt", b"1")}}, 400, "has no `file` field"),
         ({"files": {"file": ("a.mp3", b"not audio" * 50)}}, 415, "cannot read a.mp3"),
+        ({"files": {"file": ("../../x.mp3", b"not audio" * 50)}}, 415, "cannot read x.mp3"),
+        ({"files": {"file": ("..", b"not audio" * 50)}}, 415, "cannot read upload"),
         (
             {"content": b"[1, 2]", "headers": {"content-type": "application/json"}},
             400,

@@ -13,6 +13,7 @@ fails, or the client goes away.
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -98,11 +99,17 @@ def _bool(value: str | None, name: str) -> bool | None:
     raise InvalidInput(f"field {name!r} must be true or false, not {value!r}")
 
 
+def _safe_name(filename: str | None) -> str:
+    """The upload's own name (errors and titles show it), made safe as one file name."""
+    name = re.sub(r"[^\w.\- ]", "_", Path((filename or "").replace("\\", "/")).name)
+    name = name.strip(" .")[-120:]
+    return name or "upload"
+
+
 async def _save_upload(request: Request, upload: UploadFile) -> Path:
     """Copy an uploaded file into a new private temp folder; return its path."""
     folder: Path = request.app.state.services.speech.new_workdir()
-    name = Path(upload.filename or "upload").name or "upload"
-    target = folder / name
+    target = folder / _safe_name(upload.filename)
 
     def copy() -> None:
         upload.file.seek(0)
