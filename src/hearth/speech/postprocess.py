@@ -210,6 +210,12 @@ def _chunks(segments: list[Segment], model: TextModel, budget: int) -> list[list
     return groups
 
 
+def _complete(model: TextModel, system: str, user: str, wanted: int) -> str:
+    """One call, asking for at most the tokens that still fit the context after the prompt."""
+    room = model.context_length() - model.count_tokens(system) - model.count_tokens(user) - 32
+    return model.complete(system, user, max(16, min(wanted, room)))
+
+
 def _input_budget(model: TextModel, system: str, expansion: float, cap: int) -> int:
     """Tokens of input per call so that input + prompt + expected output fit the context."""
     free = model.context_length() - model.count_tokens(system) - 64
@@ -247,7 +253,7 @@ def punctuate(
         source = [seg_units[s][u] for s, u in positions]
         text = join_text([segments[s].text for s in group])
         max_tokens = int(model.count_tokens(text) * 1.5) + 32
-        reply = model.complete(PUNCTUATE_SYSTEM, text, max_tokens)
+        reply = _complete(model, PUNCTUATE_SYSTEM, text, max_tokens)
         out_units: list[tuple[str, str]] = []
         out_breaks: set[int] = set()
         for p_index, paragraph in enumerate(_PARAGRAPH.split(reply.strip())):
@@ -332,7 +338,7 @@ def translate(
         yield done, len(groups)
         numbered = "\n".join(f"{n}. {segments[i].text}" for n, i in enumerate(group, start=1))
         max_tokens = int(model.count_tokens(numbered) * 3) + 16 * len(group) + 32
-        reply = model.complete(system, numbered, max_tokens)
+        reply = _complete(model, system, numbered, max_tokens)
         found: dict[int, str] = {}
         for line in reply.splitlines():
             match = _NUMBERED.match(line)
@@ -347,8 +353,8 @@ def translate(
         for i in group:  # lines the model skipped: one by one
             if not texts[i]:
                 one = single_system(source, target)
-                reply = model.complete(
-                    one, segments[i].text, model.count_tokens(segments[i].text) * 3 + 32
+                reply = _complete(
+                    model, one, segments[i].text, model.count_tokens(segments[i].text) * 3 + 32
                 )
                 texts[i] = _clean_single(reply) or segments[i].text
     yield len(groups), len(groups)
@@ -447,7 +453,7 @@ def summarize(
     notes: list[list[str]] = []
     for text in texts:
         yield done, total
-        bullets = parse_bullets(model.complete(system, text, output_tokens))
+        bullets = parse_bullets(_complete(model, system, text, output_tokens))
         notes.append(bullets or _extractive(text))
         done += 1
     merge = reduce_system(target)
@@ -460,7 +466,7 @@ def summarize(
         merged: list[list[str]] = []
         for pack in packs:
             yield done, total
-            bullets = parse_bullets(model.complete(merge, pack, output_tokens))
+            bullets = parse_bullets(_complete(model, merge, pack, output_tokens))
             merged.append(bullets or parse_bullets(pack))
             done += 1
         notes = merged
