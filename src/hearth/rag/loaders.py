@@ -360,7 +360,8 @@ def _markdown_sections(text: str) -> list[Section]:
 
     def flush() -> None:
         body = "\n".join(lines).strip()
-        if body:
+        heading_only = bool(path) and body == path[-1][1]
+        if body and not heading_only:
             sections.append(Section(text=body, anchor=" > ".join(h for _, h in path) or None))
         lines.clear()
 
