@@ -32,7 +32,7 @@ from hearth.api.ollama import (
     ToolCallFunction,
 )
 from hearth.config import Settings
-from hearth.errors import ContextOverflow, HearthError, InvalidInput, ModelNotFound
+from hearth.errors import ContextOverflow, DownloadError, HearthError, InvalidInput, ModelNotFound
 from hearth.store.records import ModelRecord
 
 WORDS = ["Hello", " from", " the", " fake", " engine", "."]
@@ -86,7 +86,7 @@ class FakeStore:
         yield ProgressResponse(status="pulling manifest")
         yield ProgressResponse(status=f"pulling {name}", digest="sha256:00", total=10, completed=10)
         if name == "fails-midway":
-            raise HearthError("download failed: connection reset; run the pull again to resume")
+            raise DownloadError("download failed: connection reset; run the pull again to resume")
         yield ProgressResponse(status="success")
 
     def blob_path(self, digest: str) -> Path:

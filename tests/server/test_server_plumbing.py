@@ -380,6 +380,17 @@ def test_pull_streams_progress_and_errors(fake_server: str) -> None:
     }
     lines = _lines(httpx.post(f"{fake_server}/api/pull", json={"model": "fails-midway"}))
     assert "download failed" in lines[-1]["error"]
+    r = httpx.post(f"{fake_server}/api/pull", json={"model": "fails-midway", "stream": False})
+    assert r.status_code == 502 and "download failed" in r.json()["error"]
+    r = httpx.post(
+        f"{fake_server}/api/chat",
+        json={
+            "model": "broken:1b",
+            "messages": [{"role": "user", "content": "x"}],
+            "stream": False,
+        },
+    )
+    assert r.status_code == 500 and r.json() == {"error": "the model crashed: out of memory"}
     assert httpx.post(f"{fake_server}/api/pull", json={"model": "nowhere"}).status_code == 404
 
 

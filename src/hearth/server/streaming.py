@@ -92,15 +92,20 @@ async def collect(request: Request, first: T | None, pump: Pump[T]) -> list[T] |
     """Every item of `pump` (starting with `first`); None if the client went away."""
     items: list[T] = [] if first is None else [first]
     gone: list[bool] = []
+    failure: Exception | None = None
     async with anyio.create_task_group() as group:
         group.start_soon(_until_disconnect, request.receive, group.cancel_scope, gone)
         try:
             if first is not None:
                 while (item := await pump.next()) is not None:
                     items.append(item)
+        except Exception as exc:  # re-raised below, unwrapped from the task group
+            failure = exc
         finally:
             await pump.aclose()
         group.cancel_scope.cancel()
+    if failure is not None:
+        raise failure
     return None if gone else items
 
 

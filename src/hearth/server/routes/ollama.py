@@ -279,59 +279,20 @@ def _name(model: str | None, name: str | None, what: str = "model") -> str:
     responses={200: {"model": ShowResponse}, **_ERRORS},
 )
 def show(request: Request, body: ShowRequest) -> Response:
+    """Ollama's answer, plus `name_parts` (the name explained) and `memory` (what it takes to run)."""
+    from hearth.store import describe
+
     services = services_of(request)
     record = services.store.resolve(_name(body.model, body.name))
-    return _dump(show_model(services, record, verbose=bool(body.verbose)))
-
-
-def show_model(services: Services, record: ModelRecord, *, verbose: bool = False) -> ShowResponse:
-    """Ollama's /api/show answer, plus how the name reads and what it takes to run it."""
-    from hearth.store import memory_estimate, parse_name
-
-    info = services.store.gguf_info(record)
-    model_info: dict[str, Any] = {}
-    template = record.template or ""
-    memory: dict[str, Any] = {}
-    if info is not None:
-        model_info = dict(info.metadata)
-        for key in info.array_lengths:  # big arrays (vocabularies) only when asked, as Ollama
-            if key not in model_info or not verbose:
-                model_info[key] = [] if not verbose else model_info.get(key, [])
-        template = template or info.chat_template or ""
-        num_ctx = record.parameters.num_ctx or services.settings.num_ctx
-        memory = memory_estimate(info, int(num_ctx), services.settings.num_parallel)
-    model_info["general.parameter_size"] = record.details.parameter_size
-    name = parse_name(record.name)
-    capabilities = ["embedding"] if record.kind == "embedding" else ["completion"]
-    if record.kind != "embedding" and "tools" in template:
-        capabilities.append("tools")
-    return ShowResponse(
-        license="\n".join(record.license),
-        modelfile=services.store.modelfile(record),
-        parameters=_parameters_text(record),
-        template=template,
-        system=record.system or "",
-        details=record.details,
-        model_info=model_info,
-        capabilities=capabilities,
-        modified_at=record.modified_at,
-        name_parts={
-            "host": name.host,
-            "namespace": name.namespace,
-            "model": name.model,
-            "tag": name.tag,
-        },
-        memory=memory,
+    settings = services.settings
+    answer = describe(
+        services.store,
+        record,
+        num_ctx=settings.num_ctx,
+        num_parallel=settings.num_parallel,
+        verbose=bool(body.verbose),
     )
-
-
-def _parameters_text(record: ModelRecord) -> str:
-    lines = []
-    for key, value in record.parameters.model_dump(exclude_none=True).items():
-        for item in value if isinstance(value, list) else [value]:
-            text = json.dumps(item) if isinstance(item, str) else str(item)
-            lines.append(f"{key:<30} {text}")
-    return "\n".join(lines)
+    return _dump(answer)
 
 
 @router.post("/api/copy", summary="Copy a model", responses=_ERRORS)
@@ -372,41 +333,35 @@ async def pull(request: Request, body: PullRequest) -> Response:
     return await _progress(request, body.stream, lambda: services.store.pull(name))
 
 
-def _modelfile(body: CreateRequest, services: Services) -> str:
-    """The Modelfile of a create request: given as text, or built from the JSON fields."""
+def _create_job(body: CreateRequest, name: str, services: Services) -> Iterable[ProgressResponse]:
+    """A create request as a store job: Modelfile text, or Ollama's JSON fields."""
+    from hearth.store.modelfile import create_from_spec
+
+    base_dir = services.settings.home
     if body.modelfile:
-        return body.modelfile
-    lines: list[str] = []
-    if body.from_:
-        lines.append(f"FROM {body.from_}")
-    for _file, digest in (body.files or {}).items():
-        lines.append(f"FROM {_blob_path(services, digest)}")
-    for _file, digest in (body.adapters or {}).items():
-        lines.append(f"ADAPTER {_blob_path(services, digest)}")
-    if not lines:
-        raise InvalidInput("invalid request: give 'from', 'files' or 'modelfile' to create a model")
-    if body.template is not None:
-        lines.append(f'TEMPLATE """{body.template}"""')
-    if body.system is not None:
-        lines.append(f'SYSTEM """{body.system}"""')
-    for text in [body.license] if isinstance(body.license, str) else body.license or []:
-        lines.append(f'LICENSE """{text}"""')
-    for key, value in (body.parameters or {}).items():
-        for item in value if isinstance(value, list) else [value]:
-            lines.append(f"PARAMETER {key} {_quote(item)}")
-    for message in body.messages or []:
-        lines.append(f'MESSAGE {message.role} """{message.content or ""}"""')
+        return services.store.create(name, body.modelfile, base_dir)
     if body.quantize:
         raise InvalidInput("quantizing is not supported: create from an already quantized GGUF")
-    return "\n".join(lines) + "\n"
-
-
-def _quote(value: Any) -> str:
-    if isinstance(value, str) and (not value or any(c.isspace() for c in value) or '"' in value):
-        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return str(value)
+    bases = [body.from_] if body.from_ else []
+    bases += [str(_blob_path(services, digest)) for digest in (body.files or {}).values()]
+    if len(bases) != 1:
+        raise InvalidInput(
+            "invalid request: give exactly one of 'from' (a model name), 'files' (one GGUF blob) "
+            "or 'modelfile'"
+        )
+    licenses = [body.license] if isinstance(body.license, str) else body.license
+    return create_from_spec(
+        services.store,
+        name,
+        base=bases[0],
+        base_dir=base_dir,
+        parameters=body.parameters,
+        system=body.system,
+        template=body.template,
+        messages=body.messages,
+        adapters=[str(_blob_path(services, d)) for d in (body.adapters or {}).values()],
+        licenses=licenses,
+    )
 
 
 def _check_digest(digest: str) -> str:
@@ -433,9 +388,7 @@ def _blob_path(services: Services, digest: str) -> Path:
 async def create(request: Request, body: CreateRequest) -> Response:
     services = services_of(request)
     name = _name(body.model, body.name)
-    text = await anyio.to_thread.run_sync(_modelfile, body, services)
-    base = services.settings.home
-    return await _progress(request, body.stream, lambda: services.store.create(name, text, base))
+    return await _progress(request, body.stream, lambda: _create_job(body, name, services))
 
 
 @router.head(
