@@ -5,6 +5,8 @@ from __future__ import annotations
 import importlib.util
 import io
 import re
+import shutil
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -61,6 +63,20 @@ def test_chat_round_trip_streams_saves_and_reopens(page: Any, live_server: str) 
     assert page.inner_text(".msg.user .body") == "What is the capital of France?"
     assert page.inner_text(".msg.assistant .body").strip() == answer.strip()
     assert page.input_value("#opt-temperature") == "0"
+
+    # Esc stops a long answer in a new chat: the partial answer stays, marked, and saved.
+    page.click("#chat-new")
+    page.fill("#chat-input", "Write a very long story about a dragon who learns to bake bread.")
+    page.press("#chat-input", "Enter")
+    page.locator(".msg.assistant .body").filter(has_text=re.compile(r"\w")).wait_for()
+    page.keyboard.press("Escape")
+    page.locator(".msg.assistant .stats").filter(has_text="stopped").wait_for()
+    assert page.is_hidden("#chat-stop")
+    listed = httpx.get(live_server + "/api/conversations").json()["conversations"]
+    assert len(listed) == 2 and listed[0]["title"].startswith("Write a very long story")
+    stopped = httpx.get(f"{live_server}/api/conversations/{listed[0]['id']}").json()
+    assert stopped["messages"][1]["stats"]["stopped"] is True
+    assert stopped["messages"][1]["content"].strip()
 
 
 def test_markdown_renderer_escapes_model_output(page: Any, live_server: str) -> None:
@@ -255,3 +271,35 @@ def test_documents_upload_ask_with_citation_and_failed_upload(
         "#docs-upload-result .error-text:has-text('program.exe')", timeout=30_000
     )
     screenshot(page, "documents-upload-error")
+
+
+@pytest.mark.slow
+def test_transcribe_upload_shows_transcript_and_downloads(
+    page: Any, live_server: str, tmp_path: Path
+) -> None:
+    espeak = shutil.which("espeak-ng")
+    if espeak is None:
+        pytest.skip("espeak-ng is not installed (apt-get install espeak-ng)")
+    wav = tmp_path / "fox.wav"
+    sentence = "The quick brown fox jumps over the lazy dog."
+    subprocess.run([espeak, "-s", "135", "-w", str(wav), sentence], check=True, timeout=60)
+    _open(page, live_server, "#transcribe")
+
+    # Nothing chosen: the page says what to do.
+    page.click("#tr-start")
+    page.wait_for_selector(".alert:has-text('choose an audio or video file')")
+
+    page.set_input_files("#tr-file", str(wav))
+    page.click("#tr-start")
+    page.wait_for_selector("#tr-result:not([hidden])", timeout=120_000)
+    transcript = page.inner_text("#tr-transcript").lower()
+    assert "fox" in transcript and "00:00" in transcript
+    assert page.inner_text("#tr-meta").startswith("Language: en")
+    srt = page.evaluate("fetch(document.querySelector('#tr-dl-srt').href).then(r => r.text())")
+    assert "-->" in srt and "fox" in srt.lower()
+    for link in ("#tr-dl-srt", "#tr-dl-txt", "#tr-dl-md"):
+        assert page.get_attribute(link, "href").startswith("blob:")
+    with page.expect_download() as download:
+        page.click("#tr-dl-txt")
+    assert download.value.suggested_filename == "transcript.txt"
+    screenshot(page, "transcribe-result")

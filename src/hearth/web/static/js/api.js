@@ -97,7 +97,7 @@ export function showError(error, context) {
   console.error(text, error);
   const box = document.getElementById("alerts");
   const alert = el("div", { class: "alert" },
-    el("span", { class: "msg" }, text),
+    el("span", { class: "alert-msg" }, text),
     el("button", { type: "button", "aria-label": "Dismiss", onclick: () => alert.remove() }, "✕"));
   box.append(alert);
   while (box.children.length > 4) box.firstElementChild.remove();

@@ -43,7 +43,11 @@ async function refreshModels() { fillModels($("#docs-model"), chatModels(await l
 
 async function refreshCollections(select) {
   let data;
-  try { data = await api("/api/collections"); } catch (error) { showError(error, "could not list the collections"); return; }
+  try { data = await api("/api/collections"); } catch (error) {
+    $("#docs-collection").replaceChildren(el("option", { value: "" }, "(collections unavailable)"));
+    showError(error, "could not list the collections");
+    return;
+  }
   const names = items(data, "collections").map(nameOf);
   const box = $("#docs-collection");
   const keep = select || box.value;
