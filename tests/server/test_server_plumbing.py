@@ -492,3 +492,27 @@ def test_tool_calls_in_both_apis(fake_server: str) -> None:
     calls = [c for ch in chunks for c in ch["choices"][0]["delta"].get("tool_calls", [])]
     assert calls[0]["function"]["name"] == "weather" and calls[0]["index"] == 0
     assert chunks[-1]["choices"][0]["finish_reason"] == "tool_calls"
+
+
+def test_only_the_json_endpoints_ignore_content_type() -> None:
+    # Uploads to other routes (documents, audio) must keep their multipart Content-Type.
+    import asyncio
+
+    from hearth.server.app import _BodyGuard
+
+    seen: dict[str, bytes] = {}
+
+    async def inner(scope: Any, receive: Any, send: Any) -> None:
+        seen[scope["path"]] = dict(scope["headers"]).get(b"content-type", b"")
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+
+    async def call() -> None:
+        transport = httpx.ASGITransport(app=_BodyGuard(inner, max_body_bytes=10_000))
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+            await client.post("/api/collections/x/documents", files={"f": ("a.txt", b"hello")})
+            await client.post("/api/chat", content=b"{}", headers={"content-type": "text/plain"})
+
+    asyncio.run(call())
+    assert seen["/api/collections/x/documents"].startswith(b"multipart/form-data")
+    assert seen["/api/chat"] == b"application/json"

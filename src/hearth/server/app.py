@@ -50,9 +50,18 @@ LOCAL_ORIGINS = (
     r"|app://.*|file://.*|tauri://.*|vscode-webview://.*"
 )
 
-# JSON endpoints parsed as JSON whatever Content-Type says (Ollama does; `curl -d` sends
-# application/x-www-form-urlencoded).
-_JSON_PREFIXES = ("/api/", "/v1/chat/", "/v1/completions", "/v1/embeddings")
+# Ollama's and OpenAI's JSON endpoints are read as JSON whatever Content-Type says (Ollama
+# does; `curl -d` sends application/x-www-form-urlencoded). Only these: other routes may
+# take uploads (multipart) and keep their Content-Type.
+_JSON_PATHS = frozenset(
+    {
+        *(f"/api/{name}" for name in ("generate", "chat", "embed", "embeddings", "show", "pull")),
+        *(f"/api/{name}" for name in ("create", "copy", "delete", "push")),
+        "/v1/chat/completions",
+        "/v1/completions",
+        "/v1/embeddings",
+    }
+)
 # Streamed to disk and verified by digest, so exempt from the body size limit.
 _UNLIMITED_PREFIXES = ("/api/blobs/",)
 
@@ -229,7 +238,7 @@ class _BodyGuard:
             await self.app(scope, receive, send)
             return
         path: str = scope.get("path", "")
-        if path.startswith(_JSON_PREFIXES) and not path.startswith(_UNLIMITED_PREFIXES):
+        if path in _JSON_PATHS:
             scope = self._as_json(scope)
         if path.startswith(_UNLIMITED_PREFIXES):
             await self.app(scope, receive, send)
