@@ -45,7 +45,7 @@ def speech_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def recognizer(speech_home: Path) -> Iterator[Recognizer]:
     """One Whisper model for the whole session (assembled into a session home once)."""
-    rec = Recognizer(Settings().with_(home=speech_home, num_threads=2))
+    rec = Recognizer(Settings().with_(home=speech_home, num_threads=2, keep_alive=float("inf")))
     rec.model()
     yield rec
     rec.close()

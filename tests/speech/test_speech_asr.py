@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import json
 import shutil
+import time
 from pathlib import Path
 
 import pytest
@@ -14,6 +15,7 @@ from hearth.api.speech import TranscribeDone, TranscribeProgress, TranscribeRequ
 from hearth.config import Settings
 from hearth.errors import ModelNotFound, NotFound, UnsupportedMedia
 from hearth.speech import NoSpeechFound, Recognizer, SpeechService
+from hearth.speech.media import Audio, decode_audio
 from hearth.speech.models import (
     ensure_bundled_whisper,
     resolve_whisper_model,
@@ -250,3 +252,20 @@ def test_recognizer_uses_a_model_given_by_path(
     assert isinstance(events[-1], TranscribeDone)
     assert word_error_rate(speech_clip.text, events[-1].result.text) <= MAX_WER
     assert recognizer.model(path) is recognizer.model("base")  # the same folder: one model
+
+
+def test_idle_whisper_model_is_released_after_keep_alive(
+    speech_home: Path, speech_clip: Clip
+) -> None:
+    rec = Recognizer(Settings().with_(home=speech_home, num_threads=2, keep_alive=0.2))
+    audio = next(a for a in decode_audio(speech_clip.path) if isinstance(a, Audio))
+    recognition = rec.recognize(audio.samples, language="en")
+    assert next(recognition.segments).text
+    time.sleep(0.5)  # longer than keep_alive, but the recognition is still running
+    assert rec.loaded is not None
+    assert len(list(recognition.segments)) >= 1
+    deadline = time.monotonic() + 30
+    while rec.loaded is not None:  # idle now: released once keep_alive has passed
+        assert time.monotonic() < deadline, "the idle model was never released"
+        time.sleep(0.05)
+    rec.close()

@@ -54,12 +54,50 @@ class Recognition:
 
 
 class Recognizer:
-    """faster-whisper models by folder; the most recently used one stays loaded."""
+    """faster-whisper models by folder; the most recently used one stays loaded.
+
+    Like the chat models, it is released after `settings.keep_alive` seconds without a
+    recognition running (HEARTH_KEEP_ALIVE; -1 keeps it forever).
+    """
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self._lock = threading.Lock()
         self._loaded: tuple[Path, WhisperModel] | None = None
+        self._active = 0  # recognitions running
+        self._timer: threading.Timer | None = None
+
+    @property
+    def loaded(self) -> Path | None:
+        """The folder of the model in memory, if any."""
+        loaded = self._loaded
+        return loaded[0] if loaded else None
+
+    def _arm(self) -> None:
+        """Start the idle countdown (called with the lock held, when nothing runs)."""
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        keep = self.settings.keep_alive
+        if self._active or self._loaded is None or keep == float("inf"):
+            return
+        self._timer = threading.Timer(max(keep, 0.0), self._expire)
+        self._timer.daemon = True
+        self._timer.start()
+
+    def _expire(self) -> None:
+        with self._lock:
+            if self._active == 0:
+                self._loaded = None
+            self._timer = None
+
+    def _tracked(self, raw_segments: Any) -> Iterator[Segment]:
+        try:
+            yield from _convert(raw_segments)
+        finally:
+            with self._lock:
+                self._active -= 1
+                self._arm()
 
     def model(self, name: str | None = None) -> WhisperModel:
         """Load (or reuse) the model named `name` (`base` or a folder path)."""
@@ -84,6 +122,7 @@ class Recognizer:
                     "give a CTranslate2 Whisper model folder"
                 ) from exc
             self._loaded = (path, model)
+            self._arm()
             return model
 
     def recognize(
@@ -96,7 +135,10 @@ class Recognizer:
         temperature: float | None = None,
         word_timestamps: bool = False,
     ) -> Recognition:
-        """Start recognising 16 kHz mono samples; segments are produced lazily."""
+        """Start recognising 16 kHz mono samples; segments are produced lazily.
+
+        The model counts as in use until the segments are exhausted or closed.
+        """
         whisper = self.model(model)
         if language and whisper.model.is_multilingual is False and language != "en":
             raise InvalidInput(
@@ -107,21 +149,32 @@ class Recognizer:
                 f"unknown spoken language {language!r}: use an ISO 639-1 code such as en, zh, ja, "
                 "de, or auto"
             )
+        with self._lock:
+            self._active += 1
+            self._arm()  # stops the countdown
         try:
             raw_segments, info = whisper.transcribe(
                 samples, **whisper_options(language, prompt, temperature, word_timestamps)
             )
-        except ValueError as exc:
-            raise InvalidInput(f"speech recognition rejected the request: {exc}") from exc
+        except BaseException as exc:
+            with self._lock:
+                self._active -= 1
+                self._arm()
+            if isinstance(exc, ValueError):
+                raise InvalidInput(f"speech recognition rejected the request: {exc}") from exc
+            raise
         return Recognition(
             language=info.language,
             language_probability=float(info.language_probability),
             duration=float(info.duration),
-            segments=_convert(raw_segments),
+            segments=self._tracked(raw_segments),
         )
 
     def close(self) -> None:
         with self._lock:
+            if self._timer is not None:
+                self._timer.cancel()
+                self._timer = None
             self._loaded = None
 
 
