@@ -21,11 +21,7 @@ BROWSER_ACCEPT = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.
 
 def _open(page: Any, base: str, hash_: str = "") -> None:
     page.goto(base + "/" + hash_)
-    # The scripts ran: a page is shown and its model picker is filled.
-    page.wait_for_selector("section.page:not([hidden])")
-    page.wait_for_selector(
-        "#tr-model option, #chat-model option, #models-table tbody tr", state="attached"
-    )
+    page.wait_for_selector("body[data-ready]", state="attached")  # the page's data loaded
 
 
 @pytest.mark.slow

@@ -19,7 +19,10 @@ function show(name) {
   const page = pages[name];
   const first = !started.has(name);
   started.add(name);
-  Promise.resolve(first ? page.init() : page.shown && page.shown()).catch((error) => showError(error, `the ${name} page failed to load`));
+  document.body.removeAttribute("data-ready");
+  Promise.resolve(first ? page.init() : page.shown && page.shown())
+    .catch((error) => showError(error, `the ${name} page failed to load`))
+    .finally(() => { if (!document.querySelector(`#page-${name}`).hidden) document.body.dataset.ready = name; });
 }
 
 window.addEventListener("error", (event) => showError(event.error || event.message, "unexpected error"));

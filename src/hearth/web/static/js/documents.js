@@ -2,7 +2,7 @@
 // and questions answered with citations that open the quoted passage.
 import { api, chatModels, isAbort, listModels, showError, stream, upload } from "./api.js";
 import { enableCopyButtons, renderMarkdown } from "./markdown.js";
-import { $, el, fillModels, guessLang } from "./util.js";
+import { $, el, fillModels, formatBytes, guessLang } from "./util.js";
 
 const state = { sources: [], controller: null };
 const enc = encodeURIComponent;
@@ -48,10 +48,13 @@ async function refreshCollections(select) {
     showError(error, "could not list the collections");
     return;
   }
-  const names = items(data, "collections").map(nameOf);
+  const collections = items(data, "collections");
+  const names = collections.map(nameOf);
   const box = $("#docs-collection");
   const keep = select || box.value;
-  box.replaceChildren(...names.map((n) => el("option", { value: n }, n)));
+  const plural = (n, word) => `${n} ${word}${n === 1 ? "" : "s"}`;
+  box.replaceChildren(...collections.map((c) => el("option", { value: nameOf(c) },
+    typeof c === "string" || c.documents === undefined ? nameOf(c) : `${c.name} (${plural(c.documents, "document")})`)));
   if (!names.length) box.append(el("option", { value: "" }, "no collections yet: create one"));
   if (keep && names.includes(keep)) box.value = keep;
   await refreshDocuments();
@@ -81,8 +84,9 @@ async function refreshDocuments() {
   for (const doc of docs) {
     const file = doc.file || doc.name || doc.path || doc.id;
     const chunks = doc.chunks ?? doc.chunk_count ?? doc.n_chunks ?? "";
+    const details = [doc.pages ? `${doc.pages} page${doc.pages === 1 ? "" : "s"}` : null, doc.bytes ? formatBytes(doc.bytes) : null].filter(Boolean).join(" · ");
     tbody.append(el("tr", {},
-      el("td", { lang: guessLang(file) }, file),
+      el("td", { lang: guessLang(file) }, file, details ? el("div", { class: "muted" }, details) : null),
       el("td", { class: "num" }, String(chunks)),
       el("td", {}, el("button", { type: "button", class: "danger", "aria-label": `Remove ${file}`, onclick: () => removeDocument(doc.id, file) }, "Remove"))));
   }
@@ -92,7 +96,7 @@ async function removeDocument(id, file) {
   if (!confirm(`Remove ${file} from ${current()}?`)) return;
   try {
     await api(`/api/collections/${enc(current())}/documents/${enc(id)}`, { method: "DELETE" });
-    await refreshDocuments();
+    await refreshCollections(current());
   } catch (error) { showError(error, `could not remove ${file}`); }
 }
 
@@ -115,9 +119,13 @@ async function uploadFiles(files) {
     bar.value = 100;
     const added = answer.added ?? 0, skipped = answer.skipped ?? 0;
     const count = (x) => (Array.isArray(x) ? x.length : x);
-    result.append(el("p", { class: "ok-text" }, `Added ${count(added)}, unchanged ${count(skipped)}.`));
-    for (const err of answer.errors || []) result.append(el("p", { class: "error-text" }, `${err.file}: ${err.error}`));
-    await refreshDocuments();
+    if (count(added) || count(skipped)) result.append(el("p", { class: "ok-text" }, `Added ${count(added)}, unchanged ${count(skipped)}.`));
+    for (const err of answer.errors || []) {
+      const text = err.error.startsWith(err.file) ? err.error : `${err.file}: ${err.error}`;
+      result.append(el("p", { class: "error-text", role: "alert" }, text));
+    }
+    for (const warning of answer.warnings || []) result.append(el("p", { class: "muted" }, warning));
+    await refreshCollections(name);
   } catch (error) {
     result.append(el("p", { class: "error-text", role: "alert" }, `Upload failed: ${error.message}`));
   } finally {
