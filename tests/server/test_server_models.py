@@ -3,9 +3,13 @@ blobs, pull (against a loopback address only)."""
 
 from __future__ import annotations
 
+import hashlib
 import json
-import socket
-from typing import Any
+import struct
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, ClassVar
 
 import httpx
 import pytest
@@ -17,17 +21,80 @@ pytestmark = pytest.mark.slow
 MODEL = "smollm2:135m"
 
 
-def _closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+def _tiny_gguf() -> bytes:
+    """A valid GGUF header with no tensors (enough for the store; never run)."""
+
+    def text(value: str) -> bytes:
+        raw = value.encode()
+        return struct.pack("<Q", len(raw)) + raw
+
+    kvs = text("general.architecture") + struct.pack("<I", 8) + text("llama")
+    data = b"GGUF" + struct.pack("<IQQ", 3, 0, 1) + kvs
+    return data + b"\0" * (-len(data) % 32)
+
+
+class _Registry(BaseHTTPRequestHandler):
+    """registry.ollama.ai's two GET routes, for library/tiny:1 only."""
+
+    files: ClassVar[dict[str, bytes]] = {}
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+    def do_GET(self) -> None:
+        body = self.files.get(self.path)
+        self.send_response(200 if body is not None else 404)
+        body = (
+            body if body is not None else b'{"errors":[{"code":"NOT_FOUND","message":"not found"}]}'
+        )
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
 
 
 @pytest.fixture
-def settings(settings: Settings) -> Settings:
-    # Pulls may only ever reach this machine: a port where nothing listens.
-    dead = f"http://127.0.0.1:{_closed_port()}"
-    return settings.with_(ollama_registry=dead, hf_endpoint=dead)
+def registry() -> Iterator[str]:
+    model = _tiny_gguf()
+    config = json.dumps({"model_format": "gguf", "model_family": "llama"}).encode()
+
+    def digest(data: bytes) -> str:
+        return "sha256:" + hashlib.sha256(data).hexdigest()
+
+    manifest = {
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
+        "config": {
+            "mediaType": "application/vnd.docker.container.image.v1+json",
+            "digest": digest(config),
+            "size": len(config),
+        },
+        "layers": [
+            {
+                "mediaType": "application/vnd.ollama.image.model",
+                "digest": digest(model),
+                "size": len(model),
+            }
+        ],
+    }
+    _Registry.files = {
+        "/v2/library/tiny/manifests/1": json.dumps(manifest).encode(),
+        f"/v2/library/tiny/blobs/{digest(model)}": model,
+        f"/v2/library/tiny/blobs/{digest(config)}": config,
+    }
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Registry)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.fixture
+def settings(settings: Settings, registry: str) -> Settings:
+    # Pulls only ever reach this machine: a fake registry on loopback.
+    return settings.with_(ollama_registry=registry, hf_endpoint=registry)
 
 
 def _lines(response: httpx.Response) -> list[dict[str, Any]]:
@@ -132,11 +199,28 @@ def test_blobs_and_create_from_a_blob(live_server: str, services: Any) -> None:
     }
 
 
+def test_pull_streams_progress_through_every_client(live_server: str) -> None:
+    import ollama
+
+    from hearth.client import Client
+
+    events = list(ollama.Client(host=live_server).pull("tiny:1", stream=True))
+    statuses = [e.status for e in events]
+    assert statuses[0] == "pulling manifest" and statuses[-1] == "success"
+    assert any(e.total and e.completed == e.total for e in events)
+    assert "tiny:1" in {m["name"] for m in httpx.get(f"{live_server}/api/tags").json()["models"]}
+    httpx.request("DELETE", f"{live_server}/api/delete", json={"model": "tiny:1"})
+    with Client(live_server) as client:
+        assert [e.status for e in client.pull("tiny:1")][-1] == "success"
+    one = httpx.post(f"{live_server}/api/pull", json={"model": "tiny:1", "stream": False}).json()
+    assert one == {"status": "success"}
+
+
 def test_pull_failure_is_clear_and_leaves_nothing(live_server: str) -> None:
     r = httpx.post(f"{live_server}/api/pull", json={"model": "tinyllama:latest"}, timeout=60)
-    assert r.status_code >= 400 or "error" in _lines(r)[-1]
+    # Like Ollama: "pulling manifest" first, then the error as the stream's last line.
     message = r.json()["error"] if r.status_code >= 400 else _lines(r)[-1]["error"]
-    assert "\n" not in message and message
+    assert "tinyllama" in message and "not found" in message
     assert "tinyllama:latest" not in {
         m["name"] for m in httpx.get(f"{live_server}/api/tags").json()["models"]
     }
