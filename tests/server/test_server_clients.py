@@ -231,7 +231,10 @@ def test_keep_alive_zero_unloads(live_server: str) -> None:
         f"{live_server}/api/generate", json={"model": MODEL, "stream": False}, timeout=60
     ).json()
     assert loaded["done_reason"] == "load"
-    assert MODEL in {m["name"] for m in httpx.get(f"{live_server}/api/ps").json()["models"]}
+    import ollama
+
+    running = ollama.Client(host=live_server).ps().models
+    assert [m.model for m in running] == [MODEL] and running[0].expires_at is not None
     unloaded = httpx.post(
         f"{live_server}/api/chat", json={"model": MODEL, "messages": [], "keep_alive": 0}
     ).text
