@@ -76,7 +76,7 @@ ENV_HELP: dict[str, tuple[str, str]] = {
     "HEARTH_EMBED_MODEL": ("embed_model", "embedding model used for documents (default multilingual-e5-small)"),
     "HEARTH_OLLAMA_REGISTRY": ("ollama_registry", "base URL of the Ollama registry (default https://registry.ollama.ai)"),
     "HEARTH_HF_ENDPOINT": ("hf_endpoint", "base URL of Hugging Face (default https://huggingface.co)"),
-    "HEARTH_WHISPER_MODEL": ("whisper_model", "speech model: `base` (bundled) or a path to a CTranslate2 Whisper model"),
+    "HEARTH_WHISPER_MODEL": ("whisper_model", "speech model: `base` (bundled), a folder name in HEARTH_HOME/models/whisper, or a path to a CTranslate2 Whisper model"),
     "HEARTH_DEBUG": ("debug", "1 to show tracebacks and debug logs"),
 }
 

@@ -6,7 +6,6 @@ import sys
 import traceback
 from typing import Any, NoReturn
 
-import click
 import typer
 from rich.console import Console
 from typer.core import TyperGroup
@@ -29,14 +28,28 @@ console = Console(highlight=False, soft_wrap=True)
 err_console = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
-def _root(ctx: click.Context) -> click.Context:
+def _current_context() -> Any:
+    """The running command's context (typer vendors its own click, so ask typer's)."""
+    try:
+        from typer._click.globals import get_current_context
+    except ImportError:  # older typer uses click itself
+        from click import get_current_context
+    return get_current_context()
+
+
+def _is_control_flow(exc: BaseException) -> bool:
+    """click/typer exceptions (Exit, Abort, usage errors) that click itself must handle."""
+    return type(exc).__module__.split(".")[0] in {"click", "typer"}
+
+
+def _root(ctx: Any) -> Any:
     while ctx.parent is not None:
         ctx = ctx.parent
     return ctx
 
 
-def get_settings(ctx: click.Context | None = None) -> Settings:
-    ctx = ctx or click.get_current_context()
+def get_settings(ctx: Any = None) -> Settings:
+    ctx = ctx or _current_context()
     root = _root(ctx)
     settings = root.meta.get("hearth.settings")
     if settings is None:
@@ -45,11 +58,11 @@ def get_settings(ctx: click.Context | None = None) -> Settings:
     return settings
 
 
-def get_services(ctx: click.Context | None = None) -> Any:
+def get_services(ctx: Any = None) -> Any:
     """The in-process services, built once per command run and closed at its end."""
     from hearth.services import Services
 
-    ctx = ctx or click.get_current_context()
+    ctx = ctx or _current_context()
     root = _root(ctx)
     services = root.meta.get("hearth.services")
     if services is None:
@@ -91,7 +104,7 @@ def _debug() -> bool:
 class HearthGroup(TyperGroup):
     """The root group: turns every error into one line on stderr and exit code 1."""
 
-    def invoke(self, ctx: click.Context) -> Any:
+    def invoke(self, ctx: Any) -> Any:
         try:
             return super().invoke(ctx)
         except HearthError as exc:
@@ -102,8 +115,6 @@ class HearthGroup(TyperGroup):
         except KeyboardInterrupt:
             err_console.print("Interrupted.")
             raise typer.Exit(130) from None
-        except (click.exceptions.Exit, click.ClickException, click.exceptions.Abort):
-            raise
         except BrokenPipeError:
             raise typer.Exit(1) from None
         except OSError as exc:
@@ -113,6 +124,8 @@ class HearthGroup(TyperGroup):
             err_console.print(f"[bold red]Error:[/] {exc.strerror or exc}{name}", markup=True, highlight=False)
             raise typer.Exit(1) from None
         except Exception as exc:
+            if _is_control_flow(exc):
+                raise
             if _debug():
                 traceback.print_exc()
             err_console.print(
