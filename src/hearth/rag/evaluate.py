@@ -161,7 +161,7 @@ def _run(
             {
                 "recall@1": round(float(np.mean(found & (ranks < 1))), 4),
                 "recall@5": round(float(np.mean(found & (ranks < 5))), 4),
-                "mrr@10": round(float(np.mean(np.where(found, 1.0 / (ranks + 1), 0.0))), 4),
+                "mrr@10": round(float(np.mean(np.where(found, 1.0 / (np.abs(ranks) + 1), 0.0))), 4),
                 "questions": len(ranks),
                 "paragraphs": len(dataset.paragraphs),
                 "chunks": len(index),
