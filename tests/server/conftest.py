@@ -32,7 +32,14 @@ from hearth.api.ollama import (
     ToolCallFunction,
 )
 from hearth.config import Settings
-from hearth.errors import ContextOverflow, DownloadError, HearthError, InvalidInput, ModelNotFound
+from hearth.errors import (
+    Busy,
+    ContextOverflow,
+    DownloadError,
+    HearthError,
+    InvalidInput,
+    ModelNotFound,
+)
 from hearth.store.records import ModelRecord
 
 WORDS = ["Hello", " from", " the", " fake", " engine", "."]
@@ -53,6 +60,7 @@ class FakeStore:
             ("slow:1b", "llm"),
             ("broken:1b", "llm"),
             ("tools:1b", "llm"),
+            ("busy:1b", "llm"),
             ("e5:small", "embedding"),
         ):
             self.records[name] = ModelRecord(
@@ -140,6 +148,8 @@ class FakeEngine:
         return GenerateResponse(model=model, created_at=_now(), response=text, **final)
 
     def _run(self, model: str, text: str, keep_alive: Any, chat: bool) -> Iterator[Any]:
+        if model == "busy:1b":
+            raise Busy("busy:1b has 64 requests waiting (HEARTH_MAX_QUEUE); retry shortly")
         if "overflow" in text:
             raise ContextOverflow("the prompt is 9999 tokens but the context is 2048 tokens")
         if not text:

@@ -516,3 +516,12 @@ def test_only_the_json_endpoints_ignore_content_type() -> None:
     asyncio.run(call())
     assert seen["/api/collections/x/documents"].startswith(b"multipart/form-data")
     assert seen["/api/chat"] == b"application/json"
+
+
+def test_full_queue_is_503_with_retry_after(fake_server: str) -> None:
+    body = {"model": "busy:1b", "messages": [{"role": "user", "content": "x"}]}
+    r = httpx.post(f"{fake_server}/api/chat", json=body)
+    assert r.status_code == 503 and r.headers["retry-after"] == "1"
+    assert "HEARTH_MAX_QUEUE" in r.json()["error"]
+    r = httpx.post(f"{fake_server}/v1/chat/completions", json={**body, "stream": True})
+    assert r.status_code == 503 and r.json()["error"]["type"] == "server_error"
