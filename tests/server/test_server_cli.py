@@ -15,7 +15,9 @@ def test_serve_refuses_public_address_without_keys(tmp_path: Path) -> None:
     assert result.exit_code == 1
     assert "refusing to listen on 0.0.0.0:11434 without API keys" in result.output
     assert "HEARTH_API_KEYS" in result.output
-    result = CliRunner().invoke(app, ["serve", "--host", "192.168.7.7:8080"], env={**env, "HEARTH_HOST": ""})
+    result = CliRunner().invoke(
+        app, ["serve", "--host", "192.168.7.7:8080"], env={**env, "HEARTH_HOST": ""}
+    )
     assert result.exit_code == 1 and "192.168.7.7:8080" in result.output
 
 
