@@ -42,7 +42,9 @@ PROMPTS = [
 
 # One client for every request (building an httpx client costs tens of milliseconds: that
 # would be counted as server latency). Thread-safe, with room for every concurrent client.
-HTTP = httpx.Client(timeout=600, limits=httpx.Limits(max_connections=64, max_keepalive_connections=64))
+HTTP = httpx.Client(
+    timeout=600, limits=httpx.Limits(max_connections=64, max_keepalive_connections=64)
+)
 
 
 @dataclass

@@ -273,8 +273,10 @@ class _BodyGuard:
         headers = list(scope.get("headers") or [])
         kept = [(k, v) for k, v in headers if k != b"content-type"]
         original = [v for k, v in headers if k == b"content-type"]
-        if original and b"json" in original[0].lower():
-            return scope
+        if original and (
+            b"json" in original[0].lower() or original[0].lower().startswith(b"multipart/")
+        ):
+            return scope  # JSON, or an upload (/api/transcribe takes both): keep as sent
         return {**scope, "headers": [*kept, (b"content-type", b"application/json")]}
 
 
