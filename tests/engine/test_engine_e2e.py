@@ -124,3 +124,24 @@ def test_unknown_model_and_bad_role(services: Any) -> None:
         list(services.engine.chat(ChatRequest(model="nope:1b", messages=[Message(role="user", content="x")])))
     with pytest.raises(InvalidInput, match="embedding model"):
         list(services.engine.chat(ChatRequest(model="multilingual-e5-small", messages=[Message(role="user", content="x")])))
+
+
+def test_next_turn_reuses_the_cached_prefix(services: Any) -> None:
+    first, _ = _chat(services, "What is the capital of France?")
+    runner = services.engine.scheduler.loaded()[0].runner
+    before = runner.reused_tokens
+    req = ChatRequest(
+        model=MODEL,
+        messages=[
+            Message(role="user", content="What is the capital of France?"),
+            Message(role="assistant", content=first),
+            Message(role="user", content="And of Italy?"),
+        ],
+        options=Options(**GREEDY),
+    )
+    chunks = list(services.engine.chat(req))
+    final = chunks[-1]
+    reused = runner.reused_tokens - before
+    # The whole first turn (system + question) came from the cache, not from evaluation.
+    assert reused >= 20 and final.prompt_eval_count > reused
+    assert "".join(c.message.content or "" for c in chunks).strip()

@@ -165,6 +165,11 @@ class LlamaRunner:
         self._waiting: deque[_Sequence] = deque()
         self._active: list[_Sequence] = []
         self._free_slots = list(range(self.n_parallel))
+        # What each slot's KV cache holds, kept after a sequence ends, so the next prompt
+        # that shares a prefix with it (the rest of a conversation, the same system prompt)
+        # only evaluates what is new.
+        self._slot_tokens: list[list[int]] = [[] for _ in range(self.n_parallel)]
+        self.reused_tokens = 0  # prompt tokens served from the cache (for tests and stats)
         self._closed = False
         self._thread = threading.Thread(
             target=self._loop, name=f"decode-{self.model_path.name[:24]}", daemon=True
@@ -312,16 +317,36 @@ class LlamaRunner:
             if seq.cancelled:
                 self._release(seq)
                 continue
-            seq.slot = self._free_slots.pop(0)
-            seq.pending = list(seq.prompt)
+            slot, common = self._best_slot(seq.prompt)
+            self._free_slots.remove(slot)
+            seq.slot = slot
+            # Keep the shared prefix in the cache; at least one token must be evaluated
+            # to get logits for the first new token.
+            common = min(common, len(seq.prompt) - 1)
+            self.ctx.kv_cache_seq_rm(slot, common, -1)
+            del self._slot_tokens[slot][common:]
+            seq.n_past = common
+            seq.pending = list(seq.prompt[common:])
+            self.reused_tokens += common
             seq.decoder = codecs.getincrementaldecoder("utf-8")("replace")
             seq.started_ns = time.perf_counter_ns()
-            self.ctx.kv_cache_seq_rm(seq.slot, -1, -1)
             self._active.append(seq)
+
+    def _best_slot(self, prompt: list[int]) -> tuple[int, int]:
+        """The free slot whose cached tokens share the longest prefix with `prompt`."""
+        best, best_len = self._free_slots[0], -1
+        for slot in self._free_slots:
+            cached = self._slot_tokens[slot]
+            n = 0
+            limit = min(len(cached), len(prompt))
+            while n < limit and cached[n] == prompt[n]:
+                n += 1
+            if n > best_len:
+                best, best_len = slot, n
+        return best, max(0, best_len)
 
     def _release(self, seq: _Sequence) -> None:
         if seq.slot >= 0:
-            self.ctx.kv_cache_seq_rm(seq.slot, -1, -1)
             self._free_slots.append(seq.slot)
             self._free_slots.sort()
             seq.slot = -1
@@ -384,6 +409,7 @@ class LlamaRunner:
                 batch.n_tokens += 1
             budget -= len(take)
             seq.n_past += len(take)
+            self._slot_tokens[seq.slot].extend(take)
             del seq.pending[: len(take)]
             if not seq.pending:
                 batch.logits[batch.n_tokens - 1] = True
