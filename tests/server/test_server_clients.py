@@ -7,6 +7,7 @@ import base64
 import json
 import threading
 import time
+import warnings
 from typing import Any
 
 import httpx
@@ -119,13 +120,15 @@ def test_openai_raw_base64_matches_float(live_server: str) -> None:
     assert np.allclose(decoded, flt["data"][0]["embedding"])
 
 
-@pytest.mark.filterwarnings("ignore::DeprecationWarning")  # the course uses the deprecated class
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")  # langchain-community is sunset
 def test_langchain_clients(live_server: str) -> None:
     from langchain_community.llms import Ollama
     from langchain_ollama import ChatOllama, OllamaEmbeddings
 
     # The course snippet, pointed at hearth (num_predict keeps the test short).
-    llm = Ollama(model=MODEL, base_url=live_server, num_predict=24)
+    with warnings.catch_warnings():  # the course uses this deprecated class, on purpose
+        warnings.simplefilter("ignore")
+        llm = Ollama(model=MODEL, base_url=live_server, num_predict=24)
     assert isinstance(llm.invoke("What is natural language processing?"), str)
     answer = llm.invoke("什麼是「自然語言處理」呢?可以用繁體中文回答我嗎?")
     assert isinstance(answer, str) and answer.strip()  # the model is English-only: any text
