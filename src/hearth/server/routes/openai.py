@@ -350,10 +350,11 @@ class _ChatEvents:
         self.include_usage = include_usage
         self.sent_role = False
         self.calls = 0
+        self.created = 0
 
     def __call__(self, chunk: o.ChatResponse) -> bytes:
         out: list[bytes] = []
-        created = _created(chunk.created_at)
+        created = self.created = self.created or _created(chunk.created_at)  # one per stream
         calls = _tool_calls(chunk.message.tool_calls, self.calls)
         self.calls += len(calls or [])
         content = chunk.message.content or ""
@@ -393,8 +394,10 @@ class _CompletionEvents:
         self.id = _id("cmpl")
         self.include_usage = include_usage
         self.echo = echo
+        self.created = 0
 
     def __call__(self, chunk: o.GenerateResponse) -> bytes:
+        self.created = self.created or _created(chunk.created_at)  # one per stream
         text, self.echo = self.echo + chunk.response, ""
         reason = _finish(chunk.done_reason, False) if chunk.done else None
         out = [_event(self._chunk(chunk, [CompletionChoice(text=text, finish_reason=reason)]))]
@@ -407,7 +410,7 @@ class _CompletionEvents:
     ) -> Completion:
         return Completion(
             id=self.id,
-            created=_created(chunk.created_at),
+            created=self.created,
             model=chunk.model,
             choices=choices,
             usage=usage,
