@@ -169,14 +169,25 @@ async function send() {
   const request = { model, messages: system ? [{ role: "system", content: system }, ...history] : history, stream: true, options: options() };
   state.controller = new AbortController();
   setBusy(true);
-  let pending = false;
+  // Re-render the whole answer at most once a frame, and less often as it grows: the
+  // next paint waits three times as long as the last one took (bench/bench_ui.py).
+  let pending = false, lastCost = 0, lastAt = 0;
+  const schedule = () => {
+    if (pending) return;
+    pending = true;
+    const wait = Math.max(0, lastAt + 3 * lastCost - performance.now());
+    setTimeout(() => requestAnimationFrame(paint), wait);
+  };
   const paint = () => {
+    const started = performance.now();
     pending = false;
     const stick = log.scrollHeight - log.scrollTop - log.clientHeight < 40;
     body.innerHTML = renderMarkdown(answer.content);
     const lang = guessLang(answer.content);
     if (lang) body.lang = lang;
     if (stick) log.scrollTop = log.scrollHeight;
+    lastAt = performance.now();
+    lastCost = lastAt - started;
   };
   try {
     await stream("/api/chat", {
@@ -185,7 +196,7 @@ async function send() {
       onLine: (line) => {
         if (line.message && line.message.content) {
           answer.content += line.message.content;
-          if (!pending) { pending = true; requestAnimationFrame(paint); }
+          schedule();
         }
         if (line.done) {
           const seconds = (line.eval_duration || 0) / 1e9;

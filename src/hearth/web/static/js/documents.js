@@ -188,7 +188,7 @@ async function ask() {
   $("#docs-quote").hidden = true;
   state.sources = [];
   renderSources();
-  let text = "";
+  let text = "", pending = false;
   const paint = () => {
     out.innerHTML = renderMarkdown(text);
     const lang = guessLang(text);
@@ -204,7 +204,10 @@ async function ask() {
       signal: state.controller.signal,
       onLine: (line) => {
         if (line.sources && !line.done) { state.sources = line.sources; renderSources(); }
-        if (line.delta) { text += line.delta; paint(); }
+        if (line.delta) {
+          text += line.delta;
+          if (!pending) { pending = true; requestAnimationFrame(() => { pending = false; paint(); }); }
+        }
         if (line.done) {
           if (line.sources) state.sources = line.sources;
           if (typeof line.answer === "string") text = line.answer;
