@@ -11,7 +11,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from hearth.chats import ChatMessage, ChatStore, ConversationCreate, ConversationUpdate
-from hearth.errors import InvalidInput, NotFound
+from hearth.errors import HearthError, InvalidInput, NotFound
 
 
 @pytest.fixture
@@ -88,6 +88,32 @@ def test_failed_update_leaves_the_previous_state(store: ChatStore) -> None:
             ),
         )
     assert store.get(created.id).messages[0].content == "keep me"
+
+
+def test_a_write_failing_midway_rolls_back_whole(store: ChatStore) -> None:
+    created = store.create(
+        ConversationCreate(title="kept", messages=[ChatMessage(role="user", content="old")])
+    )
+    # Make the third message insert fail, after the old messages were deleted.
+    with sqlite3.connect(store.path) as db:
+        db.execute(
+            "CREATE TRIGGER fail BEFORE INSERT ON messages WHEN NEW.content = 'boom'"
+            " BEGIN SELECT RAISE(ABORT, 'disk trouble'); END"
+        )
+    with pytest.raises(HearthError, match=r"could not save the conversation.*disk trouble"):
+        store.update(
+            created.id,
+            ConversationUpdate(
+                title="changed",
+                messages=[
+                    ChatMessage(role="user", content="new"),
+                    ChatMessage(role="assistant", content="fine"),
+                    ChatMessage(role="user", content="boom"),
+                ],
+            ),
+        )
+    again = store.get(created.id)
+    assert again.title == "kept" and [m.content for m in again.messages] == ["old"]
 
 
 @pytest.mark.parametrize("bad", ["", "../etc", "x" * 32, "DROP TABLE"])

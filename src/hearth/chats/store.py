@@ -11,7 +11,7 @@ import json
 import re
 import sqlite3
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -24,7 +24,7 @@ from hearth.chats.types import (
     ConversationSummary,
     ConversationUpdate,
 )
-from hearth.errors import InvalidInput, NotFound
+from hearth.errors import Busy, DiskFull, HearthError, InvalidInput, NotFound
 
 __all__ = ["ChatStore"]
 
@@ -102,14 +102,18 @@ class ChatStore:
 
     @contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:
-        with self._connect() as db:
-            db.execute("BEGIN IMMEDIATE")
-            try:
-                yield db
-            except BaseException:
-                db.execute("ROLLBACK")
-                raise
-            db.execute("COMMIT")
+        """One write transaction; SQLite errors become HearthErrors (the old state stays)."""
+        try:
+            with self._connect() as db:
+                db.execute("BEGIN IMMEDIATE")
+                try:
+                    yield db
+                except BaseException:
+                    db.execute("ROLLBACK")
+                    raise
+                db.execute("COMMIT")
+        except sqlite3.Error as exc:
+            raise _translate(exc, self.path) from exc
 
     # Reading -------------------------------------------------------------------
 
@@ -231,7 +235,7 @@ class ChatStore:
 
     @staticmethod
     def _write_messages(
-        db: sqlite3.Connection, conversation_id: str, messages: list[ChatMessage]
+        db: sqlite3.Connection, conversation_id: str, messages: Sequence[ChatMessage]
     ) -> None:
         db.executemany(
             "INSERT INTO messages (conversation_id, position, role, content, stats)"
@@ -247,6 +251,15 @@ class ChatStore:
                 for position, message in enumerate(messages)
             ],
         )
+
+
+def _translate(exc: sqlite3.Error, path: Path) -> HearthError:
+    text = str(exc)
+    if "locked" in text or "busy" in text:
+        return Busy(f"the conversation store {path} is busy: try again in a moment")
+    if "full" in text:
+        return DiskFull(f"could not save the conversation: the disk holding {path} is full")
+    return HearthError(f"could not save the conversation in {path}: {text}")
 
 
 def _options_json(options: dict[str, Any] | None) -> str:
