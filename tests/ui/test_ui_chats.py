@@ -182,3 +182,10 @@ def test_missing_conversation_is_404_with_ollama_error_shape(client: TestClient)
     response = client.put("/api/conversations/" + "0" * 32, json={"title": "x"})
     assert response.status_code == 404
     assert "not found" in response.json()["error"]
+
+
+def test_a_damaged_file_is_a_clear_error(tmp_path: Path) -> None:
+    path = tmp_path / "chats.sqlite"
+    path.write_bytes(b"this is not a database" * 100)
+    with pytest.raises(HearthError, match="move it aside"):
+        ChatStore(path)

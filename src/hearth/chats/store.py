@@ -89,31 +89,32 @@ class ChatStore:
             db.executescript(_SCHEMA)
 
     @contextmanager
-    def _connect(self) -> Iterator[sqlite3.Connection]:
-        # One short-lived connection per call: safe from FastAPI's thread pool.
-        db = sqlite3.connect(self.path, timeout=10, isolation_level=None)
+    def _connect(self, doing: str = "read the conversations") -> Iterator[sqlite3.Connection]:
+        """A short-lived connection (safe from FastAPI's thread pool). SQLite errors become
+        HearthErrors, raised once, here."""
         try:
-            db.execute("PRAGMA foreign_keys = ON")
-            db.execute("PRAGMA journal_mode = WAL")
-            db.row_factory = sqlite3.Row
-            yield db
-        finally:
-            db.close()
+            db = sqlite3.connect(self.path, timeout=10, isolation_level=None)
+            try:
+                db.execute("PRAGMA foreign_keys = ON")
+                db.execute("PRAGMA journal_mode = WAL")
+                db.row_factory = sqlite3.Row
+                yield db
+            finally:
+                db.close()
+        except sqlite3.Error as exc:
+            raise _translate(exc, self.path, doing) from exc
 
     @contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:
-        """One write transaction; SQLite errors become HearthErrors (the old state stays)."""
-        try:
-            with self._connect() as db:
-                db.execute("BEGIN IMMEDIATE")
-                try:
-                    yield db
-                except BaseException:
-                    db.execute("ROLLBACK")
-                    raise
-                db.execute("COMMIT")
-        except sqlite3.Error as exc:
-            raise _translate(exc, self.path) from exc
+        """One write transaction: on any error it rolls back, leaving the old state."""
+        with self._connect("save the conversation") as db:
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                yield db
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+            db.execute("COMMIT")
 
     # Reading -------------------------------------------------------------------
 
@@ -253,13 +254,15 @@ class ChatStore:
         )
 
 
-def _translate(exc: sqlite3.Error, path: Path) -> HearthError:
+def _translate(exc: sqlite3.Error, path: Path, doing: str) -> HearthError:
     text = str(exc)
     if "locked" in text or "busy" in text:
-        return Busy(f"the conversation store {path} is busy: try again in a moment")
+        return Busy(f"could not {doing}: the conversation store {path} is busy; try again")
     if "full" in text:
-        return DiskFull(f"could not save the conversation: the disk holding {path} is full")
-    return HearthError(f"could not save the conversation in {path}: {text}")
+        return DiskFull(f"could not {doing}: the disk holding {path} is full")
+    return HearthError(
+        f"could not {doing} in {path}: {text}; if the file is damaged, move it aside"
+    )
 
 
 def _options_json(options: dict[str, Any] | None) -> str:
