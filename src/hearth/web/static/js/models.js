@@ -40,12 +40,13 @@ async function refresh() {
   $("#models-empty").hidden = models.length > 0;
   const rows = models.map((m) => {
     const details = m.details || {};
-    const context = el("td", { class: "num" }, "…"), memory = el("td", { class: "num" }, "…");
+    const context = el("td", { class: "num", "data-label": "Context" }, "…");
+    const memory = el("td", { class: "num", "data-label": "Memory" }, "…");
     const row = el("tr", { "data-model": m.name },
       el("th", { scope: "row" }, m.name, details.family ? el("div", { class: "muted" }, `${details.family} · ${details.format || ""}`) : null),
-      el("td", { class: "num" }, formatBytes(m.size)),
-      el("td", { class: "num" }, details.parameter_size || "—"),
-      el("td", { class: "num" }, details.quantization_level || "—"),
+      el("td", { class: "num", "data-label": "Size" }, formatBytes(m.size)),
+      el("td", { class: "num", "data-label": "Parameters" }, details.parameter_size || "—"),
+      el("td", { class: "num", "data-label": "Quantization" }, details.quantization_level || "—"),
       context, memory,
       el("td", {}, el("button", { type: "button", class: "danger", "aria-label": `Delete ${m.name}`, onclick: () => remove(m.name) }, "Delete")));
     tbody.append(row);
