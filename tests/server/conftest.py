@@ -61,6 +61,7 @@ class FakeStore:
             ("broken:1b", "llm"),
             ("tools:1b", "llm"),
             ("busy:1b", "llm"),
+            ("queued:1b", "llm"),
             ("e5:small", "embedding"),
         ):
             self.records[name] = ModelRecord(
@@ -125,6 +126,9 @@ class FakeEngine:
     finished: list[str] = field(default_factory=list)
     requests: list[Any] = field(default_factory=list)
     loaded: set[str] = field(default_factory=set)
+    # `queued:1b` requests wait here, like requests queued for a busy model.
+    queue_open: threading.Event = field(default_factory=threading.Event)
+    queued: list[int] = field(default_factory=list)
 
     def chat(self, req: ChatRequest) -> Iterator[ChatResponse]:
         self.store.resolve(req.model)
@@ -161,6 +165,9 @@ class FakeEngine:
 
     def _stream(self, model: str, chat: bool) -> Iterator[Any]:
         try:
+            if model == "queued:1b":
+                self.queued.append(1)
+                self.queue_open.wait(timeout=60)
             if model == "slow:1b":
                 while True:
                     time.sleep(0.01)

@@ -525,3 +525,37 @@ def test_full_queue_is_503_with_retry_after(fake_server: str) -> None:
     assert "HEARTH_MAX_QUEUE" in r.json()["error"]
     r = httpx.post(f"{fake_server}/v1/chat/completions", json={**body, "stream": True})
     assert r.status_code == 503 and r.json()["error"]["type"] == "server_error"
+
+
+def test_queued_requests_do_not_starve_other_endpoints(
+    fake_server: str, fake_services: Any
+) -> None:
+    """Many requests waiting for the model must not use up the server's worker threads."""
+    import threading
+
+    engine = fake_services.engine
+    body = {"model": "queued:1b", "prompt": "x", "stream": False}
+    threads = [
+        threading.Thread(
+            target=lambda: httpx.post(f"{fake_server}/api/generate", json=body, timeout=60)
+        )
+        for _ in range(48)
+    ]
+    try:
+        for t in threads:
+            t.start()
+        deadline = time.monotonic() + 20
+        while len(engine.queued) < 48 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert len(engine.queued) == 48
+        assert httpx.get(f"{fake_server}/api/tags", timeout=10).status_code == 200
+        assert (
+            httpx.post(
+                f"{fake_server}/api/embed", json={"model": "e5:small", "input": "a"}, timeout=10
+            ).status_code
+            == 200
+        )
+    finally:
+        engine.queue_open.set()
+        for t in threads:
+            t.join(timeout=30)

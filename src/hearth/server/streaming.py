@@ -33,17 +33,24 @@ _END: Any = object()
 
 
 class Pump(Generic[T]):
-    """A blocking iterator, advanced in a worker thread one item at a time."""
+    """A blocking iterator, advanced in a worker thread one item at a time.
 
-    def __init__(self, iterator: Iterator[T]) -> None:
+    Each pump has its own one-thread limiter: a request waiting for a busy model holds a
+    thread while it waits, and must not take one of the shared pool's (40), or enough
+    waiting requests would stall every other endpoint. The engine's queue bound
+    (HEARTH_MAX_QUEUE) bounds these threads.
+    """
+
+    def __init__(self, iterator: Iterator[T], limiter: anyio.CapacityLimiter) -> None:
         self._iterator = iterator
+        self._limiter = limiter
         self._closed = False
 
     async def next(self) -> T | None:
         """The next item, or None at the end."""
         if self._closed:
             return None
-        item = await anyio.to_thread.run_sync(next, self._iterator, _END)
+        item = await anyio.to_thread.run_sync(next, self._iterator, _END, limiter=self._limiter)
         if item is _END:
             await self.aclose()
             return None
@@ -57,7 +64,7 @@ class Pump(Generic[T]):
         close = getattr(self._iterator, "close", None)
         if close is not None:
             with anyio.CancelScope(shield=True):
-                await anyio.to_thread.run_sync(close)
+                await anyio.to_thread.run_sync(close, limiter=self._limiter)
 
 
 async def open_pump(make: Callable[[], Iterable[T]]) -> tuple[T | None, Pump[T]]:
@@ -70,7 +77,8 @@ async def open_pump(make: Callable[[], Iterable[T]]) -> tuple[T | None, Pump[T]]
     def start() -> Iterator[T]:
         return iter(make())
 
-    pump: Pump[T] = Pump(await anyio.to_thread.run_sync(start))
+    limiter = anyio.CapacityLimiter(1)
+    pump: Pump[T] = Pump(await anyio.to_thread.run_sync(start, limiter=limiter), limiter)
     try:
         first = await pump.next()
     except BaseException:
