@@ -304,6 +304,16 @@ def test_transcribe_upload_shows_transcript_and_downloads(
     page.click("#tr-start")
     page.wait_for_selector(".alert:has-text('choose an audio or video file')")
 
+    # A file that is not audio: the server's reason is shown.
+    notes = tmp_path / "notes.mp3"
+    notes.write_text("not audio at all")
+    page.set_input_files("#tr-file", str(notes))
+    page.click("#tr-start")
+    failure = page.locator(".alert").filter(has_text="the transcription failed")
+    failure.wait_for(timeout=30_000)
+    assert "notes.mp3" in failure.inner_text() or "audio" in failure.inner_text().lower()
+    assert page.is_enabled("#tr-start") and page.is_hidden("#tr-progress-box")
+
     page.set_input_files("#tr-file", str(wav))
     page.click("#tr-start")
     page.wait_for_selector("#tr-result:not([hidden])", timeout=120_000)

@@ -117,6 +117,59 @@ export function upload(path, form, onProgress) {
   });
 }
 
+/**
+ * POST a FormData and read the NDJSON answer as it arrives, with upload progress:
+ * onUpload(fraction) while sending, onLine(obj) per line. `signal` aborts (AbortError).
+ */
+export function uploadStream(path, form, { signal, onUpload, onLine }) {
+  return new Promise((resolve, reject) => {
+    const xhr = new XMLHttpRequest();
+    let seen = 0, failed = false;
+    const fail = (error) => { if (!failed) { failed = true; xhr.abort(); reject(error); } };
+    const drain = (final) => {
+      if (xhr.status < 200 || xhr.status >= 300) return;
+      const text = xhr.responseText;
+      let end = text.lastIndexOf("\n");
+      if (final) end = text.length;
+      if (end < seen) return;
+      const chunk = text.slice(seen, end);
+      seen = end;
+      for (const line of chunk.split("\n")) {
+        if (!line.trim()) continue;
+        let obj;
+        try { obj = JSON.parse(line); } catch { fail(new ApiError(`the server sent a line that is not JSON: ${line.slice(0, 80)}`, 0)); return; }
+        if (obj.error) { fail(new ApiError(typeof obj.error === "string" ? obj.error : JSON.stringify(obj.error), 500)); return; }
+        try { onLine(obj); } catch (error) { fail(error); return; }
+      }
+    };
+    xhr.open("POST", path);
+    for (const [name, value] of Object.entries(authorize({ Accept: "application/x-ndjson" }))) xhr.setRequestHeader(name, value);
+    xhr.upload.onprogress = (e) => { if (e.lengthComputable && onUpload) onUpload(e.loaded / e.total); };
+    xhr.onprogress = () => drain(false);
+    xhr.onerror = () => fail(new ApiError("the server could not be reached", 0));
+    xhr.onload = () => {
+      if (failed) return;
+      if (xhr.status >= 200 && xhr.status < 300) {
+        drain(true);
+        if (!failed) resolve();
+        return;
+      }
+      let message = `${xhr.status} ${xhr.statusText}`;
+      try {
+        const error = JSON.parse(xhr.responseText).error;
+        message = typeof error === "string" ? error : (error && error.message) || message;
+      } catch { if (xhr.responseText) message = xhr.responseText; }
+      if (xhr.status === 401) askForKey(message);
+      fail(new ApiError(message, xhr.status));
+    };
+    if (signal) {
+      if (signal.aborted) { reject(new DOMException("stopped", "AbortError")); return; }
+      signal.addEventListener("abort", () => fail(new DOMException("stopped", "AbortError")), { once: true });
+    }
+    xhr.send(form);
+  });
+}
+
 export const isAbort = (error) => error && (error.name === "AbortError");
 
 /** Show an error in the page banner (dismissable); returns the alert element. */

@@ -1,6 +1,6 @@
 // The transcribe page: a file or a URL, progress, then transcript, translation and summary
 // side by side, with SRT / TXT / MD downloads.
-import { chatModels, isAbort, listModels, showError, stream } from "./api.js";
+import { chatModels, isAbort, listModels, showError, stream, uploadStream } from "./api.js";
 import { renderMarkdown } from "./markdown.js";
 import { $, el, fillModels, formatTime, guessLang } from "./util.js";
 
@@ -108,15 +108,18 @@ async function start() {
   progress({ status: file ? `uploading ${file.name}` : "fetching" });
   let done = false;
   try {
-    await stream("/api/transcribe", {
-      ...request,
-      signal: state.controller.signal,
-      onLine: (line) => {
-        if (line.done && line.result) { done = true; show(line.result); }
-        else if (line.done) { done = true; showError(line.status || "nothing to transcribe: no speech was found"); }
-        else progress(line);
-      },
-    });
+    const onLine = (line) => {
+      if (line.done && line.result) { done = true; show(line.result); }
+      else if (line.done) { done = true; showError(line.status || "nothing to transcribe: no speech was found"); }
+      else progress(line);
+    };
+    const signal = state.controller.signal;
+    if (request.form) {
+      const onUpload = (fraction) => progress({ status: `uploading ${file.name}`, completed: Math.round(fraction * 1000), total: 1000 });
+      await uploadStream("/api/transcribe", request.form, { signal, onUpload, onLine });
+    } else {
+      await stream("/api/transcribe", { body: request.body, signal, onLine });
+    }
     if (!done) showError("the transcription ended without a result; try again");
   } catch (error) {
     if (!isAbort(error)) showError(error, "the transcription failed");
