@@ -35,6 +35,22 @@ def test_ollama_client_chat_generate_embed_list_show(live_server: str) -> None:
         parts[-1].done and "".join(p.message.content or "" for p in parts) == answer.message.content
     )
 
+    def get_weather(city: str) -> str:
+        """Get the weather in a city.
+
+        Args:
+            city: the city
+        """
+        return "sunny"
+
+    with_tools = client.chat(
+        model=MODEL,
+        messages=[{"role": "user", "content": "Weather in Paris?"}],
+        tools=[get_weather],
+        options=SHORT,
+    )
+    assert with_tools.done and (with_tools.message.content or with_tools.message.tool_calls)
+
     generated = client.generate(model=MODEL, prompt="The sky is", options=SHORT)
     assert generated.response and generated.prompt_eval_count
     streamed = list(client.generate(model=MODEL, prompt="The sky is", options=SHORT, stream=True))
