@@ -257,9 +257,16 @@ def retrieval(
     method: str = typer.Option(
         "hybrid", "--method", help="hybrid (default), bm25, dense, rrf, or all to compare them."
     ),
+    dense_tokens: int = typer.Option(
+        0,
+        "--dense-tokens",
+        min=0,
+        help="Embed only the first N tokens of each chunk (faster indexing; 0 = whole chunks).",
+    ),
 ) -> None:
     """Retrieval quality: index every paragraph, ask every question, report recall@1/@5 and MRR@10."""
     from hearth.errors import InvalidInput
+    from hearth.rag import RagOptions
     from hearth.rag.evaluate import EvalProgress, evaluate_retrieval, load_squad
 
     methods = ["hybrid", "bm25", "dense", "rrf"] if method == "all" else [method]
@@ -285,9 +292,10 @@ def retrieval(
 
         reports = evaluate_retrieval(
             dataset,
-            get_settings(),
+            get_settings(ctx),
             services.engine,
             methods=methods,
+            options=RagOptions(dense_tokens=dense_tokens),
             progress=on_progress,  # type: ignore[arg-type]
         )
     if json_out:

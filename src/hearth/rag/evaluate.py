@@ -135,9 +135,7 @@ def _run(
         t_embed = time.perf_counter() - t0
         for method in methods:
             t1 = time.perf_counter()
-            hits = index.search(
-                question, vector, k=4 * k, method=method, weight=rag.options.dense_weight
-            )
+            hits = index.search(question, vector, k=4 * k, method=method, weight=rag.options.weight)
             seen: list[int] = []
             for hit in hits:
                 p = int(paragraph_of[hit.index])

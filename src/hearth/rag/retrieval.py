@@ -17,10 +17,23 @@ import numpy as np
 from hearth.rag.lexical import BM25
 from hearth.rag.store import CollectionData
 
-__all__ = ["DEFAULT_DENSE_WEIGHT", "Hit", "Method", "SearchIndex", "fuse"]
+__all__ = [
+    "BM25_B",
+    "BM25_K1",
+    "DEFAULT_DENSE_WEIGHT",
+    "WINDOWED_DENSE_WEIGHT",
+    "Hit",
+    "Method",
+    "SearchIndex",
+    "fuse",
+]
 
 Method = Literal["hybrid", "bm25", "dense", "rrf"]
-DEFAULT_DENSE_WEIGHT = 0.3
+# Measured on DRCD dev (docs/performance-rag.md): vectors of whole chunks get 0.45 of the
+# say; vectors of only a chunk's first tokens (RagOptions.dense_tokens) are less reliable: 0.3.
+DEFAULT_DENSE_WEIGHT = 0.45
+WINDOWED_DENSE_WEIGHT = 0.3
+BM25_K1, BM25_B = 0.9, 0.5
 
 
 @dataclass(frozen=True)
@@ -57,7 +70,7 @@ def fuse(bm25: np.ndarray, cosine: np.ndarray, method: Method, weight: float) ->
 class SearchIndex:
     """An in-memory index of one collection (rebuilt when its generation changes)."""
 
-    def __init__(self, data: CollectionData, k1: float = 1.2, b: float = 0.75) -> None:
+    def __init__(self, data: CollectionData, k1: float = BM25_K1, b: float = BM25_B) -> None:
         self.data = data
         self.bm25 = BM25(data.texts, k1=k1, b=b)
 

@@ -30,7 +30,13 @@ from hearth.rag.answer import NOT_FOUND, SYSTEM_PROMPT, check_citations, pack_so
 from hearth.rag.chunking import Chunk, chunk_sections
 from hearth.rag.embedder import Embedder, EngineEmbedder
 from hearth.rag.loaders import LoadedDocument, load_bytes
-from hearth.rag.retrieval import DEFAULT_DENSE_WEIGHT, Hit, Method, SearchIndex
+from hearth.rag.retrieval import (
+    DEFAULT_DENSE_WEIGHT,
+    WINDOWED_DENSE_WEIGHT,
+    Hit,
+    Method,
+    SearchIndex,
+)
 from hearth.rag.store import ChunkRecord, DocumentStore, text_hash
 from hearth.rag.text import estimate_tokens
 
@@ -44,17 +50,23 @@ _NAME_CHARS = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ012345678
 class RagOptions:
     """Tuning of ingest and retrieval (defaults measured on DRCD; docs/performance-rag.md)."""
 
-    chunk_tokens: int = 320
-    overlap_tokens: int = 40
+    chunk_tokens: int = 512
+    overlap_tokens: int = 48
     # Dense vectors cover the first `dense_tokens` (estimated) of each chunk; 0 = all of it.
     dense_tokens: int = 0
     embed_batch: int = 32  # chunks per embedding call (batched across files)
-    dense_weight: float = DEFAULT_DENSE_WEIGHT
+    dense_weight: float | None = None  # None: measured default for full or windowed vectors
     # Below both thresholds the best chunk does not answer the question: "not found".
     min_coverage: float = 0.25
     min_cosine: float = 0.80
     answer_tokens: int = 384  # reserved in the context for the answer
     max_file_bytes: int = 200 * 1024 * 1024
+
+    @property
+    def weight(self) -> float:
+        if self.dense_weight is not None:
+            return self.dense_weight
+        return WINDOWED_DENSE_WEIGHT if self.dense_tokens > 0 else DEFAULT_DENSE_WEIGHT
 
 
 def dense_text(text: str, max_tokens: int) -> str:
@@ -384,7 +396,7 @@ class RagService:
         if method != "bm25":
             vector = self.embedder_for(collection).embed([query], "query")[0]
         hits = index.search(
-            query, vector, k=k, method=method, weight=self.options.dense_weight, diversity=diversity
+            query, vector, k=k, method=method, weight=self.options.weight, diversity=diversity
         )
         data = index.data
         sources = [
