@@ -114,6 +114,21 @@ def test_openai_client_chat_structured_and_embeddings(live_server: str) -> None:
     assert content is not None
     jsonschema.validate(json.loads(content), schema)
 
+    from pydantic import BaseModel
+
+    class Person(BaseModel):
+        name: str
+        age: int
+
+    parsed = client.chat.completions.parse(
+        model=MODEL,
+        messages=[{"role": "user", "content": "Invent a person."}],
+        response_format=Person,
+        max_tokens=60,
+        temperature=0,
+    )
+    assert isinstance(parsed.choices[0].message.parsed, Person)
+
     default = client.embeddings.create(model=EMBED, input=["a cat", "un chat"])  # asks for base64
     floats = client.embeddings.create(model=EMBED, input="a cat", encoding_format="float")
     assert len(default.data) == 2 and len(default.data[0].embedding) == 384
@@ -139,7 +154,7 @@ def test_openai_raw_base64_matches_float(live_server: str) -> None:
 @pytest.mark.filterwarnings("ignore::DeprecationWarning")  # langchain-community is sunset
 def test_langchain_clients(live_server: str) -> None:
     from langchain_community.llms import Ollama
-    from langchain_ollama import ChatOllama, OllamaEmbeddings
+    from langchain_ollama import ChatOllama, OllamaEmbeddings, OllamaLLM
 
     # The course snippet, pointed at hearth (num_predict keeps the test short).
     with warnings.catch_warnings():  # the course uses this deprecated class, on purpose
@@ -149,6 +164,9 @@ def test_langchain_clients(live_server: str) -> None:
     answer = llm.invoke("什麼是「自然語言處理」呢?可以用繁體中文回答我嗎?")
     assert isinstance(answer, str) and answer.strip()  # the model is English-only: any text
 
+    assert isinstance(
+        OllamaLLM(model=MODEL, base_url=live_server, num_predict=12).invoke("Hi"), str
+    )
     chat = ChatOllama(model=MODEL, base_url=live_server, num_predict=16, temperature=0)
     reply = chat.invoke("Say hello.")
     assert isinstance(reply.content, str) and reply.content
