@@ -39,3 +39,32 @@ def test_z_score_fusion_lets_dense_break_a_lexical_tie() -> None:
     assert int(np.argmax(fused)) == 1
     assert int(np.argmax(fuse(bm25, cosine, "bm25", 0.3))) in (0, 1)
     assert int(np.argmax(fuse(bm25, cosine, "dense", 0.3))) == 2
+
+
+def test_mmr_diversity_skips_near_duplicates() -> None:
+    from hearth.rag.retrieval import SearchIndex
+    from hearth.rag.store import CollectionData
+
+    texts = [
+        "solar panel efficiency report",
+        "solar panel efficiency report copy",
+        "solar panel prices",
+    ]
+    a = np.array([1.0, 0.0, 0.0], dtype=np.float32)
+    b = np.array([0.2, 0.98, 0.0], dtype=np.float32)
+    data = CollectionData(
+        generation=0,
+        chunk_ids=np.arange(3),
+        texts=texts,
+        pages=[None] * 3,
+        anchors=[None] * 3,
+        document_ids=["a", "b", "c"],
+        files=["a", "b", "c"],
+        vectors=np.stack([a, a, b]),
+    )
+    index = SearchIndex(data)
+    query = "solar panel efficiency report"
+    plain = [h.index for h in index.search(query, a, k=2)]
+    diverse = [h.index for h in index.search(query, a, k=2, diversity=0.7)]
+    assert set(plain) == {0, 1}
+    assert diverse[0] in (0, 1) and diverse[1] == 2

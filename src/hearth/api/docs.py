@@ -101,6 +101,7 @@ class SearchRequest(_Strict):
     query: str = Field(min_length=1)
     collection: str = "default"
     k: int = Field(default=5, ge=1, le=100)
+    diversity: float = Field(default=0.0, ge=0.0, lt=1.0)  # MMR: 0 = pure relevance
 
 
 class SearchResponse(BaseModel):

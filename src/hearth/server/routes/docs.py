@@ -148,7 +148,7 @@ async def delete_document(request: Request, name: str, doc_id: str) -> Response:
 async def search(request: Request) -> SearchResponse:
     req = await _json(request, SearchRequest)
     sources, _hits = await anyio.to_thread.run_sync(
-        lambda: _rag(request).search(req.query, req.collection, k=req.k)
+        lambda: _rag(request).search(req.query, req.collection, k=req.k, diversity=req.diversity)
     )
     return SearchResponse(results=sources)
 
