@@ -19,6 +19,45 @@ pytestmark = pytest.mark.browser
 BROWSER_ACCEPT = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
 
 
+CONTRAST_SELECTORS = [
+    ".tabs a",
+    ".tabs a[aria-current]",
+    "button.primary",
+    ".msg .who",
+    ".msg .stats",
+    ".msg .body",
+    ".small-h",
+    ".conv-list .open",
+    ".codeblock .lang",
+    "label",
+]
+# WCAG contrast of each matching element's text against its nearest opaque background.
+CONTRAST_JS = """(selectors) => {
+  const rgb = (c) => (c.match(/[\\d.]+/g) || []).map(Number);
+  const lum = ([r, g, b]) => {
+    const f = (v) => { v /= 255; return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4; };
+    return 0.2126 * f(r) + 0.7152 * f(g) + 0.0722 * f(b);
+  };
+  const background = (el) => {
+    for (let e = el; e; e = e.parentElement) {
+      const c = rgb(getComputedStyle(e).backgroundColor);
+      if (c.length === 3 || (c.length === 4 && c[3] > 0.5)) return c.slice(0, 3);
+    }
+    return [255, 255, 255];
+  };
+  const low = [];
+  for (const selector of selectors) {
+    for (const el of document.querySelectorAll(selector)) {
+      if (!el.offsetParent) continue;
+      const a = lum(rgb(getComputedStyle(el).color).slice(0, 3)), b = lum(background(el));
+      const ratio = (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05);
+      if (ratio < 4.5) low.push(`${selector}: ${ratio.toFixed(2)}`);
+    }
+  }
+  return [...new Set(low)];
+}"""
+
+
 def _open(page: Any, base: str, hash_: str = "") -> None:
     page.goto(base + "/" + hash_)
     page.wait_for_selector("body[data-ready]", state="attached")  # the page's data loaded
@@ -146,6 +185,12 @@ def test_pages_are_labelled_responsive_and_render_cjk(page: Any, live_server: st
     assert "Noto Sans CJK TC" in font
     assert page.inner_text(".msg.assistant .stats") == "42 tokens · 25.3 tokens/s"
     screenshot(page, "chat-cjk")
+    for scheme in ("dark", "light"):
+        page.emulate_media(color_scheme=scheme)
+        low = page.evaluate(CONTRAST_JS, CONTRAST_SELECTORS)
+        assert low == [], f"text below WCAG AA contrast (4.5:1) in {scheme} mode: {low}"
+        if scheme == "dark":
+            screenshot(page, "chat-dark")
 
     for name in ("documents", "transcribe", "models"):
         page.click(f'.tabs a[data-page="{name}"]')
