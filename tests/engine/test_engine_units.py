@@ -174,3 +174,35 @@ def test_scheduler_queue_limit() -> None:
         sched.acquire("a", ("a",), 1, 60, lambda: _Runner("a"), busy=lambda _r: 2)
     sched.release(entry)
     sched.close()
+
+
+def test_scheduler_concurrent_first_requests_load_once() -> None:
+    sched = _scheduler(max_loaded=2)
+    loads: list[int] = []
+    gate = threading.Event()
+
+    def load() -> _Runner:
+        loads.append(1)
+        gate.wait(timeout=5)
+        return _Runner("a")
+
+    got: list[object] = []
+
+    def busy(runner: _Runner) -> int:
+        assert runner is not None  # never asked of a model still loading
+        return 0
+
+    def request() -> None:
+        entry = sched.acquire("a", ("a",), 1, 60, load, busy=busy)
+        got.append(entry.runner)
+        sched.release(entry)
+
+    threads = [threading.Thread(target=request) for _ in range(3)]
+    for t in threads:
+        t.start()
+    threading.Event().wait(0.2)
+    gate.set()
+    for t in threads:
+        t.join(timeout=10)
+    assert len(loads) == 1 and len(got) == 3 and all(r is got[0] for r in got)
+    sched.close()

@@ -72,6 +72,12 @@ class Scheduler:
         deadline = time.monotonic() + timeout
         with self._lock:
             entry = self._models.get(name)
+            while entry is not None and entry.key == key and entry.runner is None:
+                # Another request is loading this model: wait for it rather than load twice.
+                if time.monotonic() > deadline:
+                    raise Busy(f"timed out waiting for {name} to load; retry shortly")
+                self._lock.wait(timeout=0.5)
+                entry = self._models.get(name)
             if entry is not None and entry.key == key:
                 if self.max_queue and busy(entry.runner) >= self.max_queue:
                     raise Busy(
@@ -90,6 +96,9 @@ class Scheduler:
                     entry = self._models.get(name)
                     if entry is not None and entry.key != key and entry.users == 0:
                         self._unload_locked(entry)
+                    if entry is not None and entry.key == key and entry.runner is None:
+                        self._lock.wait(timeout=0.5)  # being loaded by another request
+                        continue
                     if entry is not None and entry.key == key:
                         entry.users += 1
                         entry.keep_alive = keep_alive
