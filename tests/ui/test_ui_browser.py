@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import io
 import re
 import shutil
 import subprocess
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -112,6 +116,11 @@ def test_chat_round_trip_streams_saves_and_reopens(page: Any, live_server: str) 
     stopped = httpx.get(f"{live_server}/api/conversations/{listed[0]['id']}").json()
     assert stopped["messages"][1]["stats"]["stopped"] is True
     assert stopped["messages"][1]["content"].strip()
+
+    # The models page shows the chat model as loaded in memory; the embedder is not.
+    page.click('.tabs a[data-page="models"]')
+    page.wait_for_selector('#models-table tr[data-model="smollm2:135m"] .badge:has-text("loaded")')
+    assert page.locator('#models-table tr[data-model^="multilingual-e5"] .badge').count() == 0
 
 
 @pytest.mark.slow
@@ -262,6 +271,33 @@ def test_model_pull_from_a_local_registry_and_delete(
     assert "tiny:latest" not in names
 
 
+@contextlib.contextmanager
+def _serve_html(html: str) -> Iterator[str]:
+    """Serve one HTML page on loopback; yields its URL."""
+    body = html.encode()
+
+    class Page(BaseHTTPRequestHandler):
+        def log_message(self, *args: Any) -> None:
+            pass
+
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html; charset=utf-8")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Page)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/ferry.html"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=10)
+
+
 def _pdf(text_lines: list[str]) -> bytes:
     from reportlab.lib.pagesizes import A4
     from reportlab.pdfgen import canvas
@@ -331,6 +367,21 @@ def test_documents_upload_ask_with_citation_and_failed_upload(
         "#docs-upload-result .error-text:has-text('program.exe')", timeout=30_000
     )
     screenshot(page, "documents-upload-error")
+
+    # A web page by URL (served on loopback), then the whole collection goes.
+    with _serve_html(
+        "<html><head><title>Ferry timetable</title></head><body><h1>Ferry</h1>"
+        "<p>The Brindle ferry leaves the harbour every morning at seven.</p></body></html>"
+    ) as url:
+        page.fill("#docs-url", url)
+        page.press("#docs-url", "Enter")
+        page.wait_for_selector("#docs-upload-result .ok-text", timeout=60_000)
+    page.wait_for_selector("#docs-table tbody tr:nth-child(2)")
+    assert page.locator("#docs-table tbody tr").count() == 2
+    page.on("dialog", lambda dialog: dialog.accept())
+    page.click("#docs-delete-collection")
+    page.wait_for_selector('#docs-collection option[value="island"]', state="detached")
+    assert httpx.get(live_server + "/api/collections").json()["collections"] == []
 
 
 @pytest.mark.slow

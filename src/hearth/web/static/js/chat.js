@@ -25,8 +25,15 @@ export async function init() {
 
 export async function shown() { await refreshModels(); }
 
+const MODEL_ITEM = "hearth.chatModel";
+
 async function refreshModels() {
-  fillModels($("#chat-model"), chatModels(await listModels()));
+  const select = $("#chat-model");
+  fillModels(select, chatModels(await listModels()), select.value || localStorage.getItem(MODEL_ITEM));
+  if (!select.dataset.remember) {
+    select.dataset.remember = "1";
+    select.addEventListener("change", () => localStorage.setItem(MODEL_ITEM, select.value));
+  }
 }
 
 function options() {

@@ -15,6 +15,8 @@ export async function init() {
   enableCopyButtons($("#docs-answer"));
   $("#docs-collection").addEventListener("change", refreshDocuments);
   $("#docs-new-collection").addEventListener("submit", createCollection);
+  $("#docs-delete-collection").addEventListener("click", deleteCollection);
+  $("#docs-add-url").addEventListener("submit", (e) => { e.preventDefault(); addUrl(); });
   const drop = $("#docs-drop"), file = $("#docs-file");
   drop.addEventListener("click", () => file.click());
   drop.addEventListener("keydown", (e) => { if (e.key === "Enter" || e.key === " ") { e.preventDefault(); file.click(); } });
@@ -71,6 +73,47 @@ async function createCollection(event) {
   } catch (error) { showError(error, `could not create the collection ${name}`); }
 }
 
+async function deleteCollection() {
+  const name = current();
+  if (!name) return;
+  if (!confirm(`Delete the collection ${name} and every document in it?`)) return;
+  try {
+    await api(`/api/collections/${enc(name)}`, { method: "DELETE" });
+    await refreshCollections();
+  } catch (error) { showError(error, `could not delete the collection ${name}`); }
+}
+
+function showAdded(answer) {
+  const result = $("#docs-upload-result");
+  const count = (x) => (Array.isArray(x) ? x.length : x || 0);
+  if (count(answer.added) || count(answer.skipped)) result.append(el("p", { class: "ok-text" }, `Added ${count(answer.added)}, unchanged ${count(answer.skipped)}.`));
+  for (const err of answer.errors || []) {
+    const text = err.error.startsWith(err.file) ? err.error : `${err.file}: ${err.error}`;
+    result.append(el("p", { class: "error-text", role: "alert" }, text));
+  }
+  for (const warning of answer.warnings || []) result.append(el("p", { class: "muted" }, warning));
+}
+
+async function addUrl() {
+  const name = current(), input = $("#docs-url"), url = input.value.trim();
+  const result = $("#docs-upload-result");
+  result.replaceChildren();
+  if (!name) { showError("create a collection first, then add pages to it"); return; }
+  const box = $("#docs-upload"), bar = $("#docs-progress"), label = $("#docs-progress-label");
+  box.hidden = false;
+  bar.removeAttribute("value");
+  label.textContent = `Fetching ${url}…`;
+  try {
+    showAdded(await api(`/api/collections/${enc(name)}/documents`, { method: "POST", body: { urls: [url] } }));
+    input.value = "";
+    await refreshCollections(name);
+  } catch (error) {
+    result.append(el("p", { class: "error-text", role: "alert" }, `Adding ${url} failed: ${error.message}`));
+  } finally {
+    box.hidden = true;
+  }
+}
+
 async function refreshDocuments() {
   const tbody = $("#docs-table tbody");
   const name = current();
@@ -117,14 +160,7 @@ async function uploadFiles(files) {
       if (fraction >= 1) label.textContent = "Reading and indexing…";
     });
     bar.value = 100;
-    const added = answer.added ?? 0, skipped = answer.skipped ?? 0;
-    const count = (x) => (Array.isArray(x) ? x.length : x);
-    if (count(added) || count(skipped)) result.append(el("p", { class: "ok-text" }, `Added ${count(added)}, unchanged ${count(skipped)}.`));
-    for (const err of answer.errors || []) {
-      const text = err.error.startsWith(err.file) ? err.error : `${err.file}: ${err.error}`;
-      result.append(el("p", { class: "error-text", role: "alert" }, text));
-    }
-    for (const warning of answer.warnings || []) result.append(el("p", { class: "muted" }, warning));
+    showAdded(answer);
     await refreshCollections(name);
   } catch (error) {
     result.append(el("p", { class: "error-text", role: "alert" }, `Upload failed: ${error.message}`));

@@ -35,6 +35,8 @@ async function refresh() {
   let data;
   try { data = await api("/api/tags"); } catch (error) { showError(error, "could not list the models"); return; }
   const models = data.models || [];
+  let loaded = new Set();
+  try { loaded = new Set(((await api("/api/ps")).models || []).map((m) => m.name || m.model)); } catch (error) { showError(error, "could not list the loaded models"); }
   const tbody = $("#models-table tbody");
   tbody.replaceChildren();
   $("#models-empty").hidden = models.length > 0;
@@ -43,7 +45,7 @@ async function refresh() {
     const context = el("td", { class: "num", "data-label": "Context" }, "…");
     const memory = el("td", { class: "num", "data-label": "Memory" }, "…");
     const row = el("tr", { "data-model": m.name },
-      el("th", { scope: "row" }, m.name, details.family ? el("div", { class: "muted" }, `${details.family} · ${details.format || ""}`) : null),
+      el("th", { scope: "row" }, m.name, loaded.has(m.name) ? el("span", { class: "badge" }, "loaded") : null, details.family ? el("div", { class: "muted" }, `${details.family} · ${details.format || ""}`) : null),
       el("td", { class: "num", "data-label": "Size" }, formatBytes(m.size)),
       el("td", { class: "num", "data-label": "Parameters" }, details.parameter_size || "—"),
       el("td", { class: "num", "data-label": "Quantization" }, details.quantization_level || "—"),
