@@ -33,7 +33,9 @@ def test_parse_names(text: str, display: str, full: str) -> None:
     assert name.display == display and name.full == full
 
 
-@pytest.mark.parametrize("bad", ["", "a/b/c/d", "model:", "bad name", "hf.co/onlyorg", "x@sha256:00", "-x", "m:t!"])
+@pytest.mark.parametrize(
+    "bad", ["", "a/b/c/d", "model:", "bad name", "hf.co/onlyorg", "x@sha256:00", "-x", "m:t!"]
+)
 def test_invalid_names(bad: str) -> None:
     with pytest.raises(InvalidInput, match="model name"):
         parse_name(bad)
@@ -51,7 +53,9 @@ def test_bundled_models_are_listed_and_hard_linked(store: ModelStore) -> None:
     assert {"smollm2:135m", "multilingual-e5-small:latest"} <= names
     llm = store.resolve("smollm2:135m")
     src, _fmt = bundled_sources()["smollm2:135m"]
-    assert os.path.samefile(llm.model_path, src) or llm.model_path.stat().st_size == src.stat().st_size
+    assert (
+        os.path.samefile(llm.model_path, src) or llm.model_path.stat().st_size == src.stat().st_size
+    )
     assert llm.details.quantization_level == "Q4_1" and llm.details.parameter_size == "135M"
     assert llm.details.family == "llama"
     e5 = store.resolve("multilingual-e5-small")
@@ -89,7 +93,13 @@ def _write_gguf(path: Path, *, truncate: int = 0) -> None:
 
     kv = s("general.architecture") + struct.pack("<I", 8) + s("llama")
     kv += s("general.file_type") + struct.pack("<I", 4) + struct.pack("<I", 7)
-    tensor = s("w") + struct.pack("<I", 1) + struct.pack("<Q", 64) + struct.pack("<I", 0) + struct.pack("<Q", 0)
+    tensor = (
+        s("w")
+        + struct.pack("<I", 1)
+        + struct.pack("<Q", 64)
+        + struct.pack("<I", 0)
+        + struct.pack("<Q", 0)
+    )
     head = b"GGUF" + struct.pack("<IQQ", 3, 1, 2) + kv + tensor
     head += b"\0" * ((32 - len(head) % 32) % 32)
     data = head + b"\0" * (64 * 4)
@@ -100,7 +110,9 @@ def test_gguf_reader_checks_files(tmp_path: Path) -> None:
     good = tmp_path / "good.gguf"
     _write_gguf(good)
     info = read_gguf(good)
-    assert info.architecture == "llama" and info.quantization == "Q8_0" and info.parameter_count == 64
+    assert (
+        info.architecture == "llama" and info.quantization == "Q8_0" and info.parameter_count == 64
+    )
     truncated = tmp_path / "cut.gguf"
     _write_gguf(truncated, truncate=10)
     with pytest.raises(CorruptModel, match="truncated"):

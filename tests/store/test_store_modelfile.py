@@ -32,7 +32,10 @@ def test_parse_every_instruction() -> None:
     assert mf.parameters == {"temperature": 0.2, "stop": ["<|im_end|>", "END"], "num_ctx": 2048}
     assert mf.system == "You are a patient tutor.\nAnswer in one sentence."
     assert mf.template == "{{ .Prompt }}"
-    assert [(m.role, m.content) for m in mf.messages] == [("user", "What is a token?"), ("assistant", "A piece of text.")]
+    assert [(m.role, m.content) for m in mf.messages] == [
+        ("user", "What is a token?"),
+        ("assistant", "A piece of text."),
+    ]
     assert mf.licenses == ["MIT"]
 
 
@@ -40,7 +43,10 @@ def test_parse_every_instruction() -> None:
     ("text", "message"),
     [
         ("FROM a\nFORM b", "line 2: unknown instruction 'FORM'; did you mean FROM?"),
-        ("FROM a\nPARAMETER temprature 1", "line 2: unknown parameter 'temprature'; did you mean temperature?"),
+        (
+            "FROM a\nPARAMETER temprature 1",
+            "line 2: unknown parameter 'temprature'; did you mean temperature?",
+        ),
         ("FROM a\nPARAMETER top_k many", "line 2: PARAMETER top_k must be an integer"),
         ("FROM a\nMESSAGE robot hi", "line 2: MESSAGE role must be one of"),
         ('FROM a\nSYSTEM """never closed', 'line 2: unterminated """ block'),
@@ -54,7 +60,9 @@ def test_errors_name_the_line(text: str, message: str) -> None:
     assert message in err.value.message
 
 
-def test_create_reuses_weights_and_system_changes_the_answer(services: object, tmp_path: Path) -> None:
+def test_create_reuses_weights_and_system_changes_the_answer(
+    services: object, tmp_path: Path
+) -> None:
     store = services.store  # type: ignore[attr-defined]
     engine = services.engine  # type: ignore[attr-defined]
     text = 'FROM smollm2:135m\nPARAMETER temperature 0\nSYSTEM """You are a pirate. Always say arr."""\n'
@@ -64,7 +72,11 @@ def test_create_reuses_weights_and_system_changes_the_answer(services: object, t
     assert made.model_path == base.model_path and made.system and made.parameters.temperature == 0
 
     def answer(model: str) -> str:
-        req = ChatRequest(model=model, messages=[Message(role="user", content="Who are you?")], options=Options(temperature=0, num_predict=30))
+        req = ChatRequest(
+            model=model,
+            messages=[Message(role="user", content="Who are you?")],
+            options=Options(temperature=0, num_predict=30),
+        )
         return "".join(c.message.content or "" for c in engine.chat(req)).lower()
 
     pirate, plain = answer("pirate"), answer("smollm2:135m")

@@ -23,7 +23,9 @@ class Registry:
     def __init__(self, gguf: bytes) -> None:
         self.gguf = gguf
         self.digest = "sha256:" + hashlib.sha256(gguf).hexdigest()
-        self.config = json.dumps({"model_format": "gguf", "model_family": "llama", "file_type": "Q4_1"}).encode()
+        self.config = json.dumps(
+            {"model_format": "gguf", "model_family": "llama", "file_type": "Q4_1"}
+        ).encode()
         self.config_digest = "sha256:" + hashlib.sha256(self.config).hexdigest()
         self.drop_first = False  # cut the first blob transfer halfway
         self.corrupt = False  # serve wrong bytes for the model blob
@@ -62,8 +64,18 @@ class Registry:
                     manifest = {
                         "schemaVersion": 2,
                         "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
-                        "config": {"mediaType": "application/vnd.docker.container.image.v1+json", "digest": registry.config_digest, "size": len(registry.config)},
-                        "layers": [{"mediaType": "application/vnd.ollama.image.model", "digest": registry.digest, "size": len(registry.gguf)}],
+                        "config": {
+                            "mediaType": "application/vnd.docker.container.image.v1+json",
+                            "digest": registry.config_digest,
+                            "size": len(registry.config),
+                        },
+                        "layers": [
+                            {
+                                "mediaType": "application/vnd.ollama.image.model",
+                                "digest": registry.digest,
+                                "size": len(registry.gguf),
+                            }
+                        ],
                     }
                     self._send(json.dumps(manifest).encode(), "application/json")
                 elif self.path == f"/v2/library/tiny/blobs/{registry.digest}":
@@ -73,8 +85,18 @@ class Registry:
                 elif self.path == "/api/models/org/Tiny-GGUF/tree/main":
                     files = [
                         {"type": "file", "path": "README.md", "size": 10},
-                        {"type": "file", "path": "tiny.Q8_0.gguf", "size": 999, "lfs": {"oid": "0" * 64, "size": 999}},
-                        {"type": "file", "path": "tiny.Q4_1.gguf", "size": len(registry.gguf), "lfs": {"oid": registry.digest[7:], "size": len(registry.gguf)}},
+                        {
+                            "type": "file",
+                            "path": "tiny.Q8_0.gguf",
+                            "size": 999,
+                            "lfs": {"oid": "0" * 64, "size": 999},
+                        },
+                        {
+                            "type": "file",
+                            "path": "tiny.Q4_1.gguf",
+                            "size": len(registry.gguf),
+                            "lfs": {"oid": registry.digest[7:], "size": len(registry.gguf)},
+                        },
                     ]
                     self._send(json.dumps(files).encode(), "application/json")
                 elif self.path == "/org/Tiny-GGUF/resolve/main/tiny.Q4_1.gguf":
@@ -108,7 +130,11 @@ def store(settings: Settings, registry: Registry) -> ModelStore:
 
 
 def _leftovers(store: ModelStore) -> list[str]:
-    return [p.name for p in store.blobs.iterdir() if "partial" in p.name or p.name.startswith(".")] if store.blobs.exists() else []
+    return (
+        [p.name for p in store.blobs.iterdir() if "partial" in p.name or p.name.startswith(".")]
+        if store.blobs.exists()
+        else []
+    )
 
 
 def test_pull_from_registry(store: ModelStore, registry: Registry) -> None:
@@ -125,12 +151,18 @@ def test_interrupted_download_resumes_with_range(store: ModelStore, registry: Re
     registry.drop_first = True
     events = list(store.pull("tiny"))
     assert events[-1].status == "success"
-    assert registry.ranges and registry.ranges[0].startswith("bytes=") and registry.ranges[0] != "bytes=0-"
+    assert (
+        registry.ranges
+        and registry.ranges[0].startswith("bytes=")
+        and registry.ranges[0] != "bytes=0-"
+    )
     assert store.resolve("tiny").model_path.read_bytes() == registry.gguf
     assert _leftovers(store) == []
 
 
-def test_digest_mismatch_is_rejected_and_leaves_nothing(store: ModelStore, registry: Registry) -> None:
+def test_digest_mismatch_is_rejected_and_leaves_nothing(
+    store: ModelStore, registry: Registry
+) -> None:
     registry.corrupt = True
     with pytest.raises(DownloadError, match="digest mismatch"):
         list(store.pull("tiny"))
@@ -160,10 +192,16 @@ def test_cli_pull_and_list(store: ModelStore, registry: Registry, tmp_path: Path
 
     from hearth.cli.main import app
 
-    env = {"HEARTH_HOME": str(tmp_path / "cli-home"), "HEARTH_OLLAMA_REGISTRY": registry.url, "HEARTH_HOST": "127.0.0.1:9"}
+    env = {
+        "HEARTH_HOME": str(tmp_path / "cli-home"),
+        "HEARTH_OLLAMA_REGISTRY": registry.url,
+        "HEARTH_HOST": "127.0.0.1:9",
+    }
     result = CliRunner().invoke(app, ["pull", "tiny"], env=env)
     assert result.exit_code == 0, result.output
     listed = CliRunner().invoke(app, ["list", "--json"], env=env)
     assert "tiny:latest" in [m["name"] for m in json.loads(listed.stdout)]
     bad = CliRunner().invoke(app, ["pull", "not a name"], env=env)
-    assert bad.exit_code == 1 and "invalid model name" in bad.output and "Traceback" not in bad.output
+    assert (
+        bad.exit_code == 1 and "invalid model name" in bad.output and "Traceback" not in bad.output
+    )

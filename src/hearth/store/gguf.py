@@ -7,10 +7,12 @@ returns the metadata hearth shows: architecture, parameters, context, quantizati
 
 from __future__ import annotations
 
+import mmap
+import os
 import struct
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
 from hearth.errors import CorruptModel
 
@@ -18,23 +20,90 @@ __all__ = ["FILE_TYPES", "GgufInfo", "format_params", "memory_estimate", "read_g
 
 # llama_ftype -> quantization name
 FILE_TYPES = {
-    0: "F32", 1: "F16", 2: "Q4_0", 3: "Q4_1", 7: "Q8_0", 8: "Q5_0", 9: "Q5_1", 10: "Q2_K",
-    11: "Q3_K_S", 12: "Q3_K_M", 13: "Q3_K_L", 14: "Q4_K_S", 15: "Q4_K_M", 16: "Q5_K_S",
-    17: "Q5_K_M", 18: "Q6_K", 19: "IQ2_XXS", 20: "IQ2_XS", 21: "Q2_K_S", 22: "IQ3_XS",
-    23: "IQ3_XXS", 24: "IQ1_S", 25: "IQ4_NL", 26: "IQ3_S", 27: "IQ3_M", 28: "IQ2_S",
-    29: "IQ2_M", 30: "IQ4_XS", 31: "IQ1_M", 32: "BF16", 36: "TQ1_0", 37: "TQ2_0", 38: "MXFP4_MOE",
+    0: "F32",
+    1: "F16",
+    2: "Q4_0",
+    3: "Q4_1",
+    7: "Q8_0",
+    8: "Q5_0",
+    9: "Q5_1",
+    10: "Q2_K",
+    11: "Q3_K_S",
+    12: "Q3_K_M",
+    13: "Q3_K_L",
+    14: "Q4_K_S",
+    15: "Q4_K_M",
+    16: "Q5_K_S",
+    17: "Q5_K_M",
+    18: "Q6_K",
+    19: "IQ2_XXS",
+    20: "IQ2_XS",
+    21: "Q2_K_S",
+    22: "IQ3_XS",
+    23: "IQ3_XXS",
+    24: "IQ1_S",
+    25: "IQ4_NL",
+    26: "IQ3_S",
+    27: "IQ3_M",
+    28: "IQ2_S",
+    29: "IQ2_M",
+    30: "IQ4_XS",
+    31: "IQ1_M",
+    32: "BF16",
+    36: "TQ1_0",
+    37: "TQ2_0",
+    38: "MXFP4_MOE",
 }
 
 # ggml_type -> (elements per block, bytes per block)
 _TYPE_SIZES = {
-    0: (1, 4), 1: (1, 2), 2: (32, 18), 3: (32, 20), 6: (32, 22), 7: (32, 24), 8: (32, 34),
-    9: (32, 36), 10: (256, 84), 11: (256, 110), 12: (256, 144), 13: (256, 176), 14: (256, 210),
-    15: (256, 292), 16: (256, 66), 17: (256, 74), 18: (256, 98), 19: (256, 50), 20: (32, 18),
-    21: (256, 110), 22: (256, 82), 23: (256, 136), 24: (1, 1), 25: (1, 2), 26: (1, 4),
-    27: (1, 8), 28: (1, 8), 29: (256, 56), 30: (1, 2), 34: (256, 54), 35: (256, 66), 39: (32, 17),
+    0: (1, 4),
+    1: (1, 2),
+    2: (32, 18),
+    3: (32, 20),
+    6: (32, 22),
+    7: (32, 24),
+    8: (32, 34),
+    9: (32, 36),
+    10: (256, 84),
+    11: (256, 110),
+    12: (256, 144),
+    13: (256, 176),
+    14: (256, 210),
+    15: (256, 292),
+    16: (256, 66),
+    17: (256, 74),
+    18: (256, 98),
+    19: (256, 50),
+    20: (32, 18),
+    21: (256, 110),
+    22: (256, 82),
+    23: (256, 136),
+    24: (1, 1),
+    25: (1, 2),
+    26: (1, 4),
+    27: (1, 8),
+    28: (1, 8),
+    29: (256, 56),
+    30: (1, 2),
+    34: (256, 54),
+    35: (256, 66),
+    39: (32, 17),
 }
 
-_SCALARS = {0: "<B", 1: "<b", 2: "<H", 3: "<h", 4: "<I", 5: "<i", 6: "<f", 7: "<?", 10: "<Q", 11: "<q", 12: "<d"}
+_SCALARS = {
+    0: "<B",
+    1: "<b",
+    2: "<H",
+    3: "<h",
+    4: "<I",
+    5: "<i",
+    6: "<f",
+    7: "<?",
+    10: "<Q",
+    11: "<q",
+    12: "<d",
+}
 _MAX_ARRAY_KEEP = 64  # longer arrays (token lists) are kept as their length only
 
 
@@ -79,30 +148,51 @@ class GgufInfo:
 
 
 class _Reader:
-    def __init__(self, fh: BinaryIO, size: int, path: Path) -> None:
-        self.fh = fh
+    """Reads little-endian GGUF values from a memory map, checking every bound."""
+
+    def __init__(self, buf: Any, size: int, path: Path) -> None:
+        self.buf = buf
         self.size = size
         self.path = path
+        self.pos = 0
 
     def bad(self, why: str) -> CorruptModel:
         return CorruptModel(
             f"{self.path.name} is not a valid GGUF model ({why}); delete it and download it again"
         )
 
-    def read(self, n: int) -> bytes:
-        data = self.fh.read(n)
-        if len(data) != n:
+    def need(self, n: int) -> None:
+        if n < 0 or self.pos + n > self.size:
             raise self.bad("the file ends early: it is truncated")
+
+    def read(self, n: int) -> bytes:
+        self.need(n)
+        data = bytes(self.buf[self.pos : self.pos + n])
+        self.pos += n
         return data
 
     def scalar(self, fmt: str) -> Any:
-        return struct.unpack(fmt, self.read(struct.calcsize(fmt)))[0]
+        width = struct.calcsize(fmt)
+        self.need(width)
+        value = struct.unpack_from(fmt, self.buf, self.pos)[0]
+        self.pos += width
+        return value
 
     def string(self) -> str:
         n = self.scalar("<Q")
-        if n > self.size:
-            raise self.bad("it is truncated: a string runs past the end of the file")
         return self.read(n).decode("utf-8", "replace")
+
+    def skip_strings(self, n: int) -> None:
+        """Step over `n` strings (a vocabulary) without decoding them."""
+        buf, pos, size = self.buf, self.pos, self.size
+        unpack = struct.unpack_from
+        for _ in range(n):
+            if pos + 8 > size:
+                raise self.bad("the file ends early: it is truncated")
+            pos += 8 + unpack("<Q", buf, pos)[0]
+        if pos > size:
+            raise self.bad("the file ends early: it is truncated")
+        self.pos = pos
 
     def value(self, vtype: int, key: str, lengths: dict[str, int]) -> Any:
         if vtype in _SCALARS:
@@ -117,11 +207,13 @@ class _Reader:
             lengths[key] = n
             if item_type in _SCALARS:
                 fmt = _SCALARS[item_type]
-                width = struct.calcsize(fmt)
-                data = self.read(width * n)
+                data = self.read(struct.calcsize(fmt) * n)
                 if n > _MAX_ARRAY_KEEP:
                     return None
                 return list(struct.unpack("<" + fmt[1:] * n, data))
+            if item_type == 8 and n > _MAX_ARRAY_KEEP:
+                self.skip_strings(n)
+                return None
             items = [self.value(item_type, key, lengths) for _ in range(n)]
             return items if n <= _MAX_ARRAY_KEEP else None
         raise self.bad(f"unknown metadata type {vtype}")
@@ -131,55 +223,62 @@ def read_gguf(path: Path) -> GgufInfo:
     """Parse and check a GGUF header. Raises CorruptModel for anything that is not a whole GGUF."""
     path = Path(path)
     try:
-        size = path.stat().st_size
-        fh = path.open("rb")
+        with path.open("rb") as fh:
+            size = os.fstat(fh.fileno()).st_size
+            if size < 24 or fh.read(4) != b"GGUF":
+                raise _Reader(b"", 0, path).bad("it does not start with the GGUF magic bytes")
+            with mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as buf:
+                return _parse(_Reader(buf, size, path))
     except OSError as exc:
-        raise CorruptModel(f"cannot read {path}: {exc.strerror}") from exc
-    with fh:
-        r = _Reader(fh, size, path)
-        if size < 24 or fh.read(4) != b"GGUF":
-            raise r.bad("it does not start with the GGUF magic bytes")
-        version = r.scalar("<I")
-        if version not in (2, 3):
-            raise r.bad(f"unsupported GGUF version {version}")
-        n_tensors = r.scalar("<Q")
-        n_kv = r.scalar("<Q")
-        if n_tensors > 10_000_000 or n_kv > 10_000_000:
-            raise r.bad("the header counts are impossible")
-        metadata: dict[str, Any] = {}
-        lengths: dict[str, int] = {}
-        for _ in range(n_kv):
-            key = r.string()
-            vtype = r.scalar("<I")
-            value = r.value(vtype, key, lengths)
-            if value is not None:
-                metadata[key] = value
-        params = 0
-        data_end = 0
-        for _ in range(n_tensors):
-            r.string()
-            n_dims = r.scalar("<I")
-            if n_dims > 8:
-                raise r.bad("a tensor has too many dimensions")
-            dims = [r.scalar("<Q") for _ in range(n_dims)]
-            ttype = r.scalar("<I")
-            offset = r.scalar("<Q")
-            count = 1
-            for d in dims:
-                count *= d
-            params += count
-            block, nbytes = _TYPE_SIZES.get(ttype, (1, 0))
-            data_end = max(data_end, offset + (count // block) * nbytes)
-        alignment = int(metadata.get("general.alignment", 32) or 32)
-        header_end = fh.tell()
-        data_start = (header_end + alignment - 1) // alignment * alignment
-        if data_start + data_end > size:
-            raise r.bad(
-                f"the tensors need {data_start + data_end:,} bytes but the file has {size:,}: it is truncated"
-            )
+        raise CorruptModel(f"cannot read {path}: {exc.strerror or exc}") from exc
+
+
+def _parse(r: _Reader) -> GgufInfo:
+    r.pos = 4
+    version = r.scalar("<I")
+    if version not in (2, 3):
+        raise r.bad(f"unsupported GGUF version {version}")
+    n_tensors = r.scalar("<Q")
+    n_kv = r.scalar("<Q")
+    if n_tensors > 10_000_000 or n_kv > 10_000_000:
+        raise r.bad("the header counts are impossible")
+    metadata: dict[str, Any] = {}
+    lengths: dict[str, int] = {}
+    for _ in range(n_kv):
+        key = r.string()
+        vtype = r.scalar("<I")
+        value = r.value(vtype, key, lengths)
+        if value is not None:
+            metadata[key] = value
+    params = 0
+    data_end = 0
+    for _ in range(n_tensors):
+        r.string()
+        n_dims = r.scalar("<I")
+        if n_dims > 8:
+            raise r.bad("a tensor has too many dimensions")
+        dims = [r.scalar("<Q") for _ in range(n_dims)]
+        ttype = r.scalar("<I")
+        offset = r.scalar("<Q")
+        count = 1
+        for d in dims:
+            count *= d
+        params += count
+        block, nbytes = _TYPE_SIZES.get(ttype, (1, 0))
+        data_end = max(data_end, offset + (count // block) * nbytes)
+    alignment = int(metadata.get("general.alignment", 32) or 32)
+    data_start = (r.pos + alignment - 1) // alignment * alignment
+    if data_start + data_end > r.size:
+        raise r.bad(
+            f"the tensors need {data_start + data_end:,} bytes but the file has {r.size:,}: it is truncated"
+        )
     return GgufInfo(
-        version=version, metadata=metadata, n_tensors=n_tensors, parameter_count=params,
-        file_size=size, array_lengths=lengths,
+        version=version,
+        metadata=metadata,
+        n_tensors=n_tensors,
+        parameter_count=params,
+        file_size=r.size,
+        array_lengths=lengths,
     )
 
 
@@ -207,4 +306,10 @@ def memory_estimate(info: GgufInfo, n_ctx: int, n_parallel: int = 1) -> dict[str
     n_vocab = int(info.array_lengths.get("tokenizer.ggml.tokens", 0))
     compute = 4 * (n_vocab * 512 + n_embd * 512 * 8) + 32 * 1024 * 1024
     weights = info.file_size
-    return {"weights": weights, "kv_cache": kv, "compute": compute, "total": weights + kv + compute, "num_ctx": n_ctx}
+    return {
+        "weights": weights,
+        "kv_cache": kv,
+        "compute": compute,
+        "total": weights + kv + compute,
+        "num_ctx": n_ctx,
+    }

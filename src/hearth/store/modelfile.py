@@ -22,20 +22,43 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pydantic import ValidationError
+
 from hearth.api.ollama import Message, Options, ProgressResponse
 from hearth.errors import InvalidInput, ModelNotFound
 from hearth.store.gguf import read_gguf
 from hearth.store.names import parse_name
 from hearth.store.records import ModelRecord
 
-__all__ = ["PARAMETERS", "Modelfile", "create_from_modelfile", "create_from_spec", "parse_modelfile", "render_modelfile"]
+__all__ = [
+    "PARAMETERS",
+    "Modelfile",
+    "create_from_modelfile",
+    "create_from_spec",
+    "parse_modelfile",
+    "render_modelfile",
+]
 
 INSTRUCTIONS = ("from", "parameter", "system", "template", "message", "adapter", "license")
 PARAMETERS: dict[str, type] = {
-    "temperature": float, "top_k": int, "top_p": float, "min_p": float, "typical_p": float,
-    "repeat_penalty": float, "repeat_last_n": int, "presence_penalty": float,
-    "frequency_penalty": float, "seed": int, "stop": str, "num_ctx": int, "num_predict": int,
-    "num_keep": int, "num_thread": int, "num_batch": int, "mirostat": int, "mirostat_tau": float,
+    "temperature": float,
+    "top_k": int,
+    "top_p": float,
+    "min_p": float,
+    "typical_p": float,
+    "repeat_penalty": float,
+    "repeat_last_n": int,
+    "presence_penalty": float,
+    "frequency_penalty": float,
+    "seed": int,
+    "stop": str,
+    "num_ctx": int,
+    "num_predict": int,
+    "num_keep": int,
+    "num_thread": int,
+    "num_batch": int,
+    "mirostat": int,
+    "mirostat_tau": float,
     "mirostat_eta": float,
 }
 ROLES = ("system", "user", "assistant", "tool")
@@ -100,13 +123,19 @@ def parse_modelfile(text: str) -> Modelfile:
         rest = rest.strip()
         if command not in INSTRUCTIONS:
             guess = difflib.get_close_matches(command, INSTRUCTIONS, n=1)
-            hint = f"; did you mean {guess[0].upper()}?" if guess else f"; use one of {', '.join(i.upper() for i in INSTRUCTIONS)}"
+            hint = (
+                f"; did you mean {guess[0].upper()}?"
+                if guess
+                else f"; use one of {', '.join(i.upper() for i in INSTRUCTIONS)}"
+            )
             raise InvalidInput(f"Modelfile line {number}: unknown instruction {word!r}{hint}")
         if not rest:
             raise InvalidInput(f"Modelfile line {number}: {word.upper()} needs a value")
         if command == "from":
             if mf.base:
-                raise InvalidInput(f"Modelfile line {number}: FROM appears twice (first on line {mf.base_line})")
+                raise InvalidInput(
+                    f"Modelfile line {number}: FROM appears twice (first on line {mf.base_line})"
+                )
             mf.base, mf.base_line = _unquote(rest, number), number
         elif command == "parameter":
             key, _, value = rest.partition(" ")
@@ -139,14 +168,18 @@ def parse_modelfile(text: str) -> Modelfile:
         elif command == "message":
             role, _, content = rest.partition(" ")
             if role.lower() not in ROLES:
-                raise InvalidInput(f"Modelfile line {number}: MESSAGE role must be one of {', '.join(ROLES)}, not {role!r}")
+                raise InvalidInput(
+                    f"Modelfile line {number}: MESSAGE role must be one of {', '.join(ROLES)}, not {role!r}"
+                )
             mf.messages.append(Message(role=role.lower(), content=_unquote(content, number)))  # type: ignore[arg-type]
     if not mf.base:
         raise InvalidInput("Modelfile has no FROM line: start it with e.g. FROM smollm2:135m")
     try:
         Options.model_validate(mf.parameters)
-    except ValueError as exc:
-        raise InvalidInput(f"Modelfile: invalid PARAMETER value: {exc.errors()[0]['msg']}") from None  # type: ignore[attr-defined]
+    except ValidationError as exc:
+        raise InvalidInput(
+            f"Modelfile: invalid PARAMETER value: {exc.errors()[0]['msg']}"
+        ) from None
     return mf
 
 
@@ -158,12 +191,22 @@ def _local_path(value: str, base_dir: Path) -> Path | None:
     return path if path.is_absolute() else (base_dir / path)
 
 
-def create_from_modelfile(store: Any, name: str, text: str, base_dir: Path) -> Iterator[ProgressResponse]:
+def create_from_modelfile(
+    store: Any, name: str, text: str, base_dir: Path
+) -> Iterator[ProgressResponse]:
     """Build model `name` from Modelfile text; yields progress, writes the manifest last."""
     mf = parse_modelfile(text)  # all errors before anything is written
     return create_from_spec(
-        store, name, base=mf.base, base_dir=base_dir, parameters=mf.parameters, system=mf.system,
-        template=mf.template, messages=mf.messages, adapters=mf.adapters, licenses=mf.licenses,
+        store,
+        name,
+        base=mf.base,
+        base_dir=base_dir,
+        parameters=mf.parameters,
+        system=mf.system,
+        template=mf.template,
+        messages=mf.messages,
+        adapters=mf.adapters,
+        licenses=mf.licenses,
     )
 
 
@@ -189,27 +232,39 @@ def create_from_spec(
     for adapter in adapters or []:
         path = _local_path(adapter, base_dir)
         if path is None or not path.is_file():
-            raise InvalidInput(f"ADAPTER {adapter!r}: file not found (paths are relative to the Modelfile)")
+            raise InvalidInput(
+                f"ADAPTER {adapter!r}: file not found (paths are relative to the Modelfile)"
+            )
         read_gguf(path)
 
     def run() -> Iterator[ProgressResponse]:
+        with store.writing():  # a concurrent `rm` keeps the blobs written before the manifest
+            yield from build()
+
+    def build() -> Iterator[ProgressResponse]:
         yield ProgressResponse(status="reading model metadata")
         path = _local_path(base, base_dir)
         layers: list[dict[str, Any]] = []
         inherited: ModelRecord | None = None
         if path is not None:
             if not path.is_file():
-                raise InvalidInput(f"FROM {base!r}: file not found (paths are relative to the Modelfile)")
+                raise InvalidInput(
+                    f"FROM {base!r}: file not found (paths are relative to the Modelfile)"
+                )
             info = read_gguf(path)  # CorruptModel before anything is copied
             yield ProgressResponse(status="copying model file")
             digest = store.add_blob(path.open("rb"))
-            layers.append({"mediaType": MEDIA["model"], "digest": digest, "size": path.stat().st_size})
+            layers.append(
+                {"mediaType": MEDIA["model"], "digest": digest, "size": path.stat().st_size}
+            )
             config = store.config_for_gguf(info)
         else:
             try:
                 inherited = store.resolve(base)
             except ModelNotFound:
-                raise ModelNotFound(base, f"FROM {base}: model not found; pull it first: hearth pull {base}") from None
+                raise ModelNotFound(
+                    base, f"FROM {base}: model not found; pull it first: hearth pull {base}"
+                ) from None
             manifest = store.read_manifest(parse_name(inherited.name))
             layers = [dict(layer) for layer in manifest["layers"]]
             config = json.loads(store.blob_path(manifest["config"]["digest"]).read_text())
@@ -220,24 +275,32 @@ def create_from_spec(
             nonlocal layers
             layers = [layer for layer in layers if layer["mediaType"] != MEDIA[kind]]
             if digest_size:
-                layers.append({"mediaType": MEDIA[kind], "digest": digest_size[0], "size": digest_size[1]})
+                layers.append(
+                    {"mediaType": MEDIA[kind], "digest": digest_size[0], "size": digest_size[1]}
+                )
 
         if parameters:
-            merged = (inherited.parameters.model_dump(exclude_none=True) if inherited else {}) | parameters
+            merged = (
+                inherited.parameters.model_dump(exclude_none=True) if inherited else {}
+            ) | parameters
             replace("params", store._add_json(merged))
         if system is not None:
             replace("system", store._add_text(system))
         if template is not None:
             replace("template", store._add_text(template))
         if messages:
-            replace("messages", store._add_json([m.model_dump(exclude_none=True) for m in messages]))
+            replace(
+                "messages", store._add_json([m.model_dump(exclude_none=True) for m in messages])
+            )
         if licenses:
             replace("license", store._add_text("\n\n".join(licenses)))
         for adapter in adapters or []:
             apath = _local_path(adapter, base_dir)
             assert apath is not None
             digest = store.add_blob(apath.open("rb"))
-            layers.append({"mediaType": MEDIA["adapter"], "digest": digest, "size": apath.stat().st_size})
+            layers.append(
+                {"mediaType": MEDIA["adapter"], "digest": digest, "size": apath.stat().st_size}
+            )
         yield ProgressResponse(status="writing manifest")
         store.write_manifest(target, config, layers)
         yield ProgressResponse(status="success")
@@ -262,4 +325,3 @@ def render_modelfile(record: ModelRecord) -> str:
     for text in record.license:
         out.append(f'LICENSE """{text}"""')
     return "\n".join(out) + "\n"
-

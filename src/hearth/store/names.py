@@ -46,7 +46,9 @@ class ModelName:
 
     def manifest_parts(self) -> PurePosixPath:
         """Relative path of the manifest under `manifests/` (lower-cased, as Ollama does)."""
-        return PurePosixPath(self.host.lower(), self.namespace.lower(), self.model.lower(), self.tag.lower())
+        return PurePosixPath(
+            self.host.lower(), self.namespace.lower(), self.model.lower(), self.tag.lower()
+        )
 
     def __str__(self) -> str:
         return self.display
@@ -64,7 +66,9 @@ def parse_name(text: str) -> ModelName:
     if name.lower().startswith("huggingface.co/"):
         name = HF_HOST + name[len("huggingface.co") :]
     if "@" in name:
-        raise InvalidInput(f"invalid model name {raw!r}: digests (@sha256:...) are not supported, use a tag")
+        raise InvalidInput(
+            f"invalid model name {raw!r}: digests (@sha256:...) are not supported, use a tag"
+        )
     # Split the tag off the last path element only (a host may carry a :port).
     head, _, last = name.rpartition("/")
     tag = DEFAULT_TAG
@@ -83,7 +87,9 @@ def parse_name(text: str) -> ModelName:
         if parts[0].lower() == HF_HOST:
             raise InvalidInput(f"invalid model name {raw!r}: use hf.co/<org>/<repo>[:<quant>]")
         if "." in parts[0] or ":" in parts[0] or parts[0] == "localhost":
-            raise InvalidInput(f"invalid model name {raw!r}: a host needs a namespace and model, e.g. {parts[0]}/library/model")
+            raise InvalidInput(
+                f"invalid model name {raw!r}: a host needs a namespace and model, e.g. {parts[0]}/library/model"
+            )
         host, namespace, model = DEFAULT_HOST, parts[0], parts[1]
     else:
         host, namespace, model = DEFAULT_HOST, DEFAULT_NAMESPACE, parts[0]
@@ -99,7 +105,9 @@ def parse_name(text: str) -> ModelName:
                 f"invalid model name {raw!r}: the {label} {value!r} may use only letters, digits, '.', '_' and '-'"
             )
     if not _TAG.match(tag):
-        raise InvalidInput(f"invalid model name {raw!r}: the tag {tag!r} may use only letters, digits, '.', '_' and '-'")
+        raise InvalidInput(
+            f"invalid model name {raw!r}: the tag {tag!r} may use only letters, digits, '.', '_' and '-'"
+        )
     if host != HF_HOST:
         namespace, model = namespace.lower(), model.lower()
         if host == DEFAULT_HOST:

