@@ -368,6 +368,18 @@ def test_documents_upload_ask_with_citation_and_failed_upload(
     )
     screenshot(page, "documents-upload-error")
 
+    # Drag and drop: a file dropped on the drop zone is uploaded like a chosen one.
+    page.evaluate(
+        """() => {
+            const data = new DataTransfer();
+            data.items.add(new File(["# Notes\\n\\nThe ferry is painted blue."], "notes.md", { type: "text/markdown" }));
+            const zone = document.querySelector("#docs-drop");
+            zone.dispatchEvent(new DragEvent("dragover", { dataTransfer: data, bubbles: true, cancelable: true }));
+            zone.dispatchEvent(new DragEvent("drop", { dataTransfer: data, bubbles: true, cancelable: true }));
+        }"""
+    )
+    page.wait_for_selector("#docs-table td:has-text('notes.md')", timeout=60_000)
+
     # A web page by URL (served on loopback), then the whole collection goes.
     with _serve_html(
         "<html><head><title>Ferry timetable</title></head><body><h1>Ferry</h1>"
@@ -376,8 +388,8 @@ def test_documents_upload_ask_with_citation_and_failed_upload(
         page.fill("#docs-url", url)
         page.press("#docs-url", "Enter")
         page.wait_for_selector("#docs-upload-result .ok-text", timeout=60_000)
-    page.wait_for_selector("#docs-table tbody tr:nth-child(2)")
-    assert page.locator("#docs-table tbody tr").count() == 2
+    page.wait_for_selector("#docs-table tbody tr:nth-child(3)")
+    assert page.locator("#docs-table tbody tr").count() == 3
     page.on("dialog", lambda dialog: dialog.accept())
     page.click("#docs-delete-collection")
     page.wait_for_selector('#docs-collection option[value="island"]', state="detached")
