@@ -224,7 +224,7 @@ async function send() {
     }
   } finally {
     state.controller = null;
-    setBusy(false);
+    $("#chat-stop").hidden = true;
     node.classList.remove("streaming");
     paint();
     node.querySelector(".stats").textContent = statsText(answer.stats);
@@ -236,7 +236,9 @@ async function send() {
       renderLog();
       if (failed) log.append(el("p", { class: "msg error-text", role: "status" }, `No answer: ${answer.stats.error}`));
     }
+    // Saved before the next question can be sent, so a new chat is created only once.
     if (state.messages.length || state.id) await save();
+    setBusy(false);
     input.focus();
   }
 }
