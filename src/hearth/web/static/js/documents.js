@@ -104,7 +104,9 @@ async function addUrl() {
   bar.removeAttribute("value");
   label.textContent = `Fetching ${url}…`;
   try {
-    showAdded(await api(`/api/collections/${enc(name)}/documents`, { method: "POST", body: { urls: [url] } }));
+    const answer = await api(`/api/collections/${enc(name)}/documents`, { method: "POST", body: { urls: [url] } });
+    box.hidden = true;
+    showAdded(answer);
     input.value = "";
     await refreshCollections(name);
   } catch (error) {
@@ -117,12 +119,11 @@ async function addUrl() {
 async function refreshDocuments() {
   const tbody = $("#docs-table tbody");
   const name = current();
-  tbody.replaceChildren();
-  $("#docs-empty").hidden = false;
-  if (!name) return;
-  let data;
-  try { data = await api(`/api/collections/${enc(name)}/documents`); } catch (error) { showError(error, "could not list the documents"); return; }
-  const docs = items(data, "documents");
+  let docs = [];
+  if (name) {
+    try { docs = items(await api(`/api/collections/${enc(name)}/documents`), "documents"); } catch (error) { showError(error, "could not list the documents"); }
+  }
+  tbody.replaceChildren();  // after the fetch, so the list never flickers empty
   $("#docs-empty").hidden = docs.length > 0;
   for (const doc of docs) {
     const file = doc.file || doc.name || doc.path || doc.id;
@@ -160,6 +161,7 @@ async function uploadFiles(files) {
       if (fraction >= 1) label.textContent = "Reading and indexing…";
     });
     bar.value = 100;
+    box.hidden = true;
     showAdded(answer);
     await refreshCollections(name);
   } catch (error) {
