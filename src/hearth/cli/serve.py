@@ -8,6 +8,7 @@ import typer
 
 from hearth.cli.common import err_console, get_services, get_settings
 from hearth.config import env_help_text
+from hearth.errors import InvalidInput
 
 __all__ = ["register"]
 
@@ -42,6 +43,7 @@ def serve(
         ctx.find_root().meta["hearth.settings"] = settings
     check_bind(settings)  # before loading anything: refuse unsafe binds with the reason
     bind_host, port = settings.host_port
+    _check_free(bind_host, port)
     services = get_services(ctx)  # type: ignore[arg-type]
     app = create_app(services)
     logging.basicConfig(
@@ -56,6 +58,22 @@ def serve(
         access_log=True,
         timeout_graceful_shutdown=5,
     )
+
+
+def _check_free(host: str, port: int) -> None:
+    """Fail with a clear message when the address is taken (another hearth, or Ollama)."""
+    import socket
+
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError as exc:
+            raise InvalidInput(
+                f"cannot listen on {host}:{port}: {exc.strerror}. Is another hearth (or Ollama) "
+                "running there? Stop it, or pick another address with --host or HEARTH_HOST"
+            ) from None
 
 
 def register(app: typer.Typer) -> None:
