@@ -27,7 +27,7 @@ class Registry:
             {"model_format": "gguf", "model_family": "llama", "file_type": "Q4_1"}
         ).encode()
         self.config_digest = "sha256:" + hashlib.sha256(self.config).hexdigest()
-        self.drop_first = False  # cut the first blob transfer halfway
+        self.drops = 0  # how many model-blob transfers to cut halfway
         self.corrupt = False  # serve wrong bytes for the model blob
         self.ranges: list[str] = []
         registry = self
@@ -50,13 +50,25 @@ class Registry:
                 self.send_header("Content-Length", str(len(body) - start))
                 self.end_headers()
                 payload = body[start:]
-                if registry.drop_first and body is registry.gguf and not rng:
-                    registry.drop_first = False
+                if registry.drops > 0 and body is registry.gguf:
+                    registry.drops -= 1
                     self.wfile.write(payload[: len(payload) // 2])
                     self.wfile.flush()
                     self.connection.close()
                     return
                 self.wfile.write(payload)
+
+            def do_HEAD(self) -> None:
+                if self.path == "/org/Two-GGUF/resolve/main/two-Q4_K_M.gguf":
+                    self.send_response(
+                        302
+                    )  # Hugging Face: a redirect to the CDN, with the LFS sha256
+                    self.send_header("X-Linked-Etag", f'"{registry.digest[7:]}"')
+                    self.send_header("Location", self.path)
+                    self.send_header("Content-Length", "0")
+                else:
+                    self.send_response(404)
+                self.end_headers()
 
             def do_GET(self) -> None:
                 model_body = registry.gguf if not registry.corrupt else registry.gguf[:-1] + b"X"
@@ -99,7 +111,16 @@ class Registry:
                         },
                     ]
                     self._send(json.dumps(files).encode(), "application/json")
-                elif self.path == "/org/Tiny-GGUF/resolve/main/tiny.Q4_1.gguf":
+                elif self.path == "/api/models/org/Two-GGUF/tree/main":
+                    files = [
+                        {"type": "file", "path": "two-Q8_0.gguf", "size": 2 * len(registry.gguf)},
+                        {"type": "file", "path": "two-Q4_K_M.gguf", "size": len(registry.gguf)},
+                    ]
+                    self._send(json.dumps(files).encode(), "application/json")
+                elif self.path in (
+                    "/org/Two-GGUF/resolve/main/two-Q4_K_M.gguf",
+                    "/org/Tiny-GGUF/resolve/main/tiny.Q4_1.gguf",
+                ):
                     self._send(model_body)
                 else:
                     self.send_response(404)
@@ -124,7 +145,8 @@ def registry() -> Iterator[Registry]:
 
 @pytest.fixture
 def store(settings: Settings, registry: Registry) -> ModelStore:
-    registry.drop_first = registry.corrupt = False
+    registry.drops = 0
+    registry.corrupt = False
     registry.ranges.clear()
     return ModelStore(settings.with_(ollama_registry=registry.url, hf_endpoint=registry.url))
 
@@ -148,7 +170,7 @@ def test_pull_from_registry(store: ModelStore, registry: Registry) -> None:
 
 
 def test_interrupted_download_resumes_with_range(store: ModelStore, registry: Registry) -> None:
-    registry.drop_first = True
+    registry.drops = 1
     events = list(store.pull("tiny"))
     assert events[-1].status == "success"
     assert (
@@ -177,6 +199,42 @@ def test_pull_from_hugging_face_picks_the_quant(store: ModelStore, registry: Reg
     assert record.model_path.read_bytes() == registry.gguf
     with pytest.raises(NotFound, match="available: Q4_1, Q8_0"):
         list(store.pull("hf.co/org/Tiny-GGUF:Q5_K_M"))
+
+
+def test_pull_cut_off_every_time_fails_then_resumes_in_the_next_pull(
+    store: ModelStore, registry: Registry
+) -> None:
+    registry.drops = 99
+    with pytest.raises(DownloadError, match=r"interrupted .* run the same pull again to resume"):
+        list(store.pull("tiny"))
+    assert [r.name for r in store.list()] == []  # never a half model in the list
+    partial = store.blobs / f"sha256-{registry.digest[7:]}-partial"
+    kept = partial.stat().st_size
+    assert 0 < kept < len(registry.gguf)
+    registry.drops = 0
+    registry.ranges.clear()
+    assert list(store.pull("tiny"))[-1].status == "success"
+    assert registry.ranges[0] == f"bytes={kept}-"  # resumed where the last pull stopped
+    assert store.resolve("tiny").model_path.read_bytes() == registry.gguf
+    assert not partial.exists()
+
+
+def test_hugging_face_default_quant_verified_by_linked_etag(
+    store: ModelStore, registry: Registry
+) -> None:
+    events = list(store.pull("huggingface.co/org/Two-GGUF"))
+    assert "verifying sha256 digest" in [e.status for e in events]
+    record = store.resolve(
+        "hf.co/org/Two-GGUF:Q4_K_M"
+    )  # Q4_K_M is preferred when no quant is named
+    assert record.model_path.read_bytes() == registry.gguf
+    assert store.resolve("hf.co/org/Two-GGUF").digest == record.digest
+    registry.corrupt = True  # the sha256 from X-Linked-Etag catches a corrupted download
+    store.delete("hf.co/org/Two-GGUF:Q4_K_M")
+    store.delete("hf.co/org/Two-GGUF:latest")
+    with pytest.raises(DownloadError, match="digest mismatch"):
+        list(store.pull("hf.co/org/Two-GGUF:q4_k_m"))
+    assert store.list() == [] and _leftovers(store) == []
 
 
 def test_unknown_model_and_unreachable_registry(store: ModelStore, settings: Settings) -> None:

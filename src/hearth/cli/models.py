@@ -150,7 +150,12 @@ def show_command(
             ("base model", parts.get("base_model")),
             ("size", parts.get("size")),
             ("fine-tune", parts.get("finetune")),
-            ("quantization", parts.get("quantization")),
+            (
+                "quantization",
+                f"{parts.get('quantization')}: {parts['quantization_note']}"
+                if parts.get("quantization") and parts.get("quantization_note")
+                else parts.get("quantization"),
+            ),
             ("format", parts.get("format")),
         ],
     )

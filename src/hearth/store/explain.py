@@ -164,6 +164,10 @@ def describe(
         for item in value if isinstance(value, list) else [value]:
             text = _json.dumps(item) if isinstance(item, str) else str(item)
             lines.append(f"{key:<30} {text}")
+    name_parts = explain_name(record.name, info)
+    name_parts["format"] = record.format
+    if record.source:
+        name_parts["source"] = record.source
     return ShowResponse(
         license="\n".join(record.license)
         or str((info.get("general.license") if info else "") or ""),
@@ -175,6 +179,6 @@ def describe(
         model_info=model_info,
         capabilities=capabilities,
         modified_at=record.modified_at,
-        name_parts=explain_name(record.name, info),
+        name_parts=name_parts,
         memory=memory,
     )

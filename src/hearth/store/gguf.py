@@ -303,8 +303,15 @@ def memory_estimate(info: GgufInfo, n_ctx: int, n_parallel: int = 1) -> dict[str
     n_head_kv = int(head_kv or n_head)
     head_dim = int(info.arch("attention.key_length", 0) or 0) or (n_embd // n_head if n_head else 0)
     kv = 2 * n_layer * n_ctx * n_parallel * n_head_kv * head_dim * 2
+    # Compute buffer (llama.cpp, CPU, n_ubatch 512, no flash attention): the larger of the
+    # logits (n_vocab x n_ubatch f32) and the attention scores over all KV cells
+    # (cells x n_ubatch x n_head f32), plus activations. Within a few % of what
+    # llama.cpp reports for SmolLM2 at 2k, 8k and 16k cells.
+    n_ubatch = 512
     n_vocab = int(info.array_lengths.get("tokenizer.ggml.tokens", 0))
-    compute = 4 * (n_vocab * 512 + n_embd * 512 * 8) + 32 * 1024 * 1024
+    logits = 4 * n_vocab * n_ubatch
+    scores = 4 * n_ctx * n_parallel * n_ubatch * n_head
+    compute = max(logits, scores * 115 // 100) + 3 * 4 * n_embd * n_ubatch
     weights = info.file_size
     return {
         "weights": weights,
@@ -312,4 +319,5 @@ def memory_estimate(info: GgufInfo, n_ctx: int, n_parallel: int = 1) -> dict[str
         "compute": compute,
         "total": weights + kv + compute,
         "num_ctx": n_ctx,
+        "num_parallel": n_parallel,
     }

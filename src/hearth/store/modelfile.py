@@ -237,34 +237,43 @@ def create_from_spec(
             )
         read_gguf(path)
 
+    # Everything that can be checked is checked before anything is written.
+    path = _local_path(base, base_dir)
+    info = None
+    inherited: ModelRecord | None = None
+    if path is not None:
+        if not path.is_file():
+            raise InvalidInput(
+                f"FROM {base!r}: file not found (paths are relative to the Modelfile)"
+            )
+        info = read_gguf(path)  # CorruptModel before anything is copied
+    else:
+        try:
+            inherited = store.resolve(base)
+        except ModelNotFound:
+            raise ModelNotFound(
+                base, f"FROM {base}: model not found; pull it first: hearth pull {base}"
+            ) from None
+
     def run() -> Iterator[ProgressResponse]:
         with store.writing():  # a concurrent `rm` keeps the blobs written before the manifest
             yield from build()
 
     def build() -> Iterator[ProgressResponse]:
         yield ProgressResponse(status="reading model metadata")
-        path = _local_path(base, base_dir)
         layers: list[dict[str, Any]] = []
-        inherited: ModelRecord | None = None
-        if path is not None:
-            if not path.is_file():
-                raise InvalidInput(
-                    f"FROM {base!r}: file not found (paths are relative to the Modelfile)"
-                )
-            info = read_gguf(path)  # CorruptModel before anything is copied
-            yield ProgressResponse(status="copying model file")
-            digest = store.add_blob(path.open("rb"))
+        if path is not None and info is not None:
+            digest = store.digest_of_blob_path(path)  # FROM a blob of this store (show --modelfile)
+            if digest is None:
+                yield ProgressResponse(status="copying model file")
+                with path.open("rb") as fh:
+                    digest = store.add_blob(fh)
             layers.append(
                 {"mediaType": MEDIA["model"], "digest": digest, "size": path.stat().st_size}
             )
             config = store.config_for_gguf(info)
         else:
-            try:
-                inherited = store.resolve(base)
-            except ModelNotFound:
-                raise ModelNotFound(
-                    base, f"FROM {base}: model not found; pull it first: hearth pull {base}"
-                ) from None
+            assert inherited is not None
             manifest = store.read_manifest(parse_name(inherited.name))
             layers = [dict(layer) for layer in manifest["layers"]]
             config = json.loads(store.blob_path(manifest["config"]["digest"]).read_text())
@@ -297,7 +306,8 @@ def create_from_spec(
         for adapter in adapters or []:
             apath = _local_path(adapter, base_dir)
             assert apath is not None
-            digest = store.add_blob(apath.open("rb"))
+            with apath.open("rb") as fh:
+                digest = store.add_blob(fh)
             layers.append(
                 {"mediaType": MEDIA["adapter"], "digest": digest, "size": apath.stat().st_size}
             )

@@ -104,6 +104,12 @@ def _pull_registry(store: Any, name: ModelName, *, insecure: bool) -> Iterator[P
 
 
 # ---------------------------------------------------------------------- Hugging Face
+def _quant_of(path: str) -> str:
+    """The quantization a GGUF file name ends with: "Llama-3.2-1B-Instruct-Q4_K_M.gguf" -> "Q4_K_M"."""
+    m = re.search(r"((?:IQ|Q|TQ)\d[_A-Z0-9]*|BF16|F16|F32)(?:-\d{5}-of-\d{5})?\.gguf$", path, re.I)
+    return m.group(1).upper() if m else ""
+
+
 def _pick_file(files: list[dict[str, Any]], quant: str, repo: str) -> dict[str, Any]:
     ggufs = [
         f
@@ -116,20 +122,14 @@ def _pick_file(files: list[dict[str, Any]], quant: str, repo: str) -> dict[str, 
             f"hf.co/{repo} has no .gguf files: pick a GGUF repository (names often end in -GGUF)"
         )
 
-    def quant_of(path: str) -> str:
-        m = re.search(
-            r"((?:IQ|Q|TQ)\d[_A-Z0-9]*|BF16|F16|F32)(?:-\d{5}-of-\d{5})?\.gguf$", path, re.I
-        )
-        return m.group(1).upper() if m else ""
-
-    available = sorted({quant_of(str(f["path"])) for f in ggufs} - {""})
+    available = sorted({_quant_of(str(f["path"])) for f in ggufs} - {""})
     if quant.lower() == "latest":
         for q in _PREFERRED_QUANTS:
-            hit = [f for f in ggufs if quant_of(str(f["path"])) == q]
+            hit = [f for f in ggufs if _quant_of(str(f["path"])) == q]
             if hit:
                 return hit[0]
         return min(ggufs, key=lambda f: int(f.get("size") or 0))
-    hits = [f for f in ggufs if quant_of(str(f["path"])) == quant.upper()]
+    hits = [f for f in ggufs if _quant_of(str(f["path"])) == quant.upper()]
     if not hits:
         raise NotFound(
             f"hf.co/{repo} has no {quant} file; available: {', '.join(available) or 'none'}"
@@ -173,7 +173,9 @@ def _pull_hf(store: Any, name: ModelName) -> Iterator[ProgressResponse]:
         else:  # no published hash: hash while downloading, then trust the content
             digest = yield from _download_unverified(store, client, url, size)
         info = read_gguf(store.blob_path(digest))
-        quant = info.quantization if name.tag.lower() == "latest" else name.tag.upper()
+        quant = name.tag.upper()
+        if name.tag.lower() == "latest":
+            quant = _quant_of(path) or info.quantization
         target = ModelName(host=name.host, namespace=name.namespace, model=name.model, tag=quant)
         layers = [
             {

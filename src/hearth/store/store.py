@@ -143,6 +143,16 @@ class ModelStore:
     def blob_path(self, digest: str) -> Path:
         return self.blobs / _check_digest(digest).replace(":", "-")
 
+    def digest_of_blob_path(self, path: Path) -> str | None:
+        """ "sha256:<hex>" when `path` is a blob of this store (a Modelfile's FROM /.../blobs/sha256-...)."""
+        m = re.match(r"^sha256-([0-9a-f]{64})$", path.name)
+        try:
+            if m and path.resolve().parent == self.blobs.resolve():
+                return f"sha256:{m.group(1)}"
+        except OSError:
+            return None
+        return None
+
     def has_blob(self, digest: str) -> bool:
         return self.blob_path(digest).exists()
 
@@ -389,6 +399,7 @@ class ModelStore:
             messages=tuple(messages),
             license=tuple(licenses),
             details=details,
+            source=str(config.get("source") or ""),
         )
 
     def list(self) -> list[ModelRecord]:
@@ -438,6 +449,8 @@ class ModelStore:
                             "size": path.stat().st_size,
                         }
                     ]
+                dist = next((b[2] for b in _BUNDLED if b[0] == name), "")
+                config["source"] = f"bundled ({dist} package)"
                 self.write_manifest(parsed, config, layers)
 
     @staticmethod
