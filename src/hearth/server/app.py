@@ -220,7 +220,10 @@ class _ApiKeys:
 
     @staticmethod
     def _public(scope: Scope) -> bool:
-        return (scope.get("method", ""), scope.get("path", "")) in PUBLIC_ROUTES
+        method, path = scope.get("method", ""), scope.get("path", "")
+        if method in {"GET", "HEAD"} and (path == "/ui" or path.startswith("/ui/")):
+            return True  # the web UI's static files; the API calls it makes still need a key
+        return (method, path) in PUBLIC_ROUTES
 
 
 class _BodyGuard:
