@@ -433,6 +433,9 @@ def test_api_keys_required_when_set(make_fake_server: Any) -> None:
     assert (
         httpx.get(f"{url}/api/tags", headers={"Authorization": "Bearer s3cret"}).status_code == 200
     )
+    # The UI's static files are public (no data in them); what they call is not.
+    assert httpx.get(f"{url}/ui/no-such-file.js").status_code != 401
+    assert httpx.get(f"{url}/api/conversations").status_code == 401
 
 
 def test_cors_allows_local_origins_and_the_setting(make_fake_server: Any) -> None:
