@@ -96,10 +96,6 @@ def create_app(services: Services) -> FastAPI:
 # Errors -----------------------------------------------------------------------
 
 
-def _is_openai(request: Request) -> bool:
-    return request.url.path.startswith("/v1/")
-
-
 _OPENAI_TYPES = {
     400: "invalid_request_error",
     401: "authentication_error",
