@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import struct
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from hearth.config import Settings
-from hearth.errors import CorruptModel, InvalidInput, ModelNotFound
+from hearth.errors import CorruptModel, DiskFull, InvalidInput, ModelNotFound
 from hearth.store import ModelStore, bundled_sources, memory_estimate, parse_name, read_gguf
 
 
@@ -87,34 +89,15 @@ def test_add_blob_verifies_digest(store: ModelStore) -> None:
     assert not [p for p in store.blobs.iterdir() if p.name.startswith(".tmp-")]
 
 
-def _write_gguf(path: Path, *, truncate: int = 0) -> None:
-    def s(text: str) -> bytes:
-        return struct.pack("<Q", len(text)) + text.encode()
-
-    kv = s("general.architecture") + struct.pack("<I", 8) + s("llama")
-    kv += s("general.file_type") + struct.pack("<I", 4) + struct.pack("<I", 7)
-    tensor = (
-        s("w")
-        + struct.pack("<I", 1)
-        + struct.pack("<Q", 64)
-        + struct.pack("<I", 0)
-        + struct.pack("<Q", 0)
-    )
-    head = b"GGUF" + struct.pack("<IQQ", 3, 1, 2) + kv + tensor
-    head += b"\0" * ((32 - len(head) % 32) % 32)
-    data = head + b"\0" * (64 * 4)
-    path.write_bytes(data[: len(data) - truncate] if truncate else data)
-
-
-def test_gguf_reader_checks_files(tmp_path: Path) -> None:
+def test_gguf_reader_checks_files(tmp_path: Path, write_gguf: Any) -> None:
     good = tmp_path / "good.gguf"
-    _write_gguf(good)
+    write_gguf(good)
     info = read_gguf(good)
     assert (
         info.architecture == "llama" and info.quantization == "Q8_0" and info.parameter_count == 64
     )
     truncated = tmp_path / "cut.gguf"
-    _write_gguf(truncated, truncate=10)
+    write_gguf(truncated, truncate=10)
     with pytest.raises(CorruptModel, match="truncated"):
         read_gguf(truncated)
     garbage = tmp_path / "garbage.gguf"
@@ -129,3 +112,82 @@ def test_memory_estimate_of_bundled_model(store: ModelStore) -> None:
     # SmolLM2-135M: 30 layers, 3 KV heads of 64 dims: 2*30*2048*3*64*2 bytes of f16 KV cache.
     assert est["kv_cache"] == 2 * 30 * 2048 * 3 * 64 * 2
     assert est["total"] > est["weights"] == info.file_size
+
+
+def test_gguf_wrong_version_and_empty_file(tmp_path: Path, write_gguf: Any) -> None:
+    good = tmp_path / "good.gguf"
+    write_gguf(good)
+    data = bytearray(good.read_bytes())
+    data[4:8] = struct.pack("<I", 99)
+    (tmp_path / "v99.gguf").write_bytes(bytes(data))
+    with pytest.raises(CorruptModel, match="unsupported GGUF version 99"):
+        read_gguf(tmp_path / "v99.gguf")
+    (tmp_path / "empty.gguf").write_bytes(b"")
+    with pytest.raises(CorruptModel, match="magic"):
+        read_gguf(tmp_path / "empty.gguf")
+    # A header cut inside its metadata (not only its tensor data) is caught too.
+    (tmp_path / "head.gguf").write_bytes(
+        bytes(data[:40]).replace(struct.pack("<I", 99), struct.pack("<I", 3), 1)
+    )
+    with pytest.raises(CorruptModel, match="truncated"):
+        read_gguf(tmp_path / "head.gguf")
+    with pytest.raises(CorruptModel, match="cannot read"):
+        read_gguf(tmp_path)  # a folder
+
+
+def test_a_full_disk_is_a_clear_error_and_leaves_nothing(store: ModelStore) -> None:
+    def stream():  # type: ignore[no-untyped-def]
+        yield b"x" * 1000
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    with pytest.raises(DiskFull, match="disk is full"):
+        store.add_blob(stream())
+    assert not [p for p in store.blobs.iterdir() if p.name.startswith(".tmp-")]
+
+
+def test_gc_keeps_blobs_of_a_pull_in_flight(store: ModelStore) -> None:
+    with store.writing():
+        digest = store.add_blob([b"layer of a model still being pulled"])
+        store.copy("smollm2:135m", "other")
+        store.delete("other")  # gc runs: the new blob has no manifest yet, but a writer is live
+        assert store.has_blob(digest)
+    store.gc()
+    assert not store.has_blob(digest)
+    assert store.resolve("smollm2:135m").model_path.exists()
+
+
+def test_crash_leftovers_are_invisible(store: ModelStore) -> None:
+    # What a crash can leave: a temp manifest, a temp blob, a partial download, a blob without manifest.
+    ns = store.manifests / "registry.ollama.ai" / "library" / "crashed"
+    ns.mkdir(parents=True)
+    (ns / ".tmp-abc").write_text("{half a manif")
+    (store.blobs / ".tmp-xyz").write_bytes(b"half")
+    (store.blobs / ("sha256-" + "a" * 64 + "-partial")).write_bytes(b"part")
+    orphan = store.add_blob([b"orphan"])
+    assert {r.name for r in store.list()} == {"smollm2:135m", "multilingual-e5-small:latest"}
+    store.gc()
+    assert not store.has_blob(orphan)
+    assert (store.blobs / ("sha256-" + "a" * 64 + "-partial")).exists()  # kept to resume
+
+
+def test_unreadable_manifest_is_skipped_in_list_and_named_on_resolve(store: ModelStore) -> None:
+    path = store.manifests / "registry.ollama.ai" / "library" / "broken" / "latest"
+    path.parent.mkdir(parents=True)
+    path.write_text("not json")
+    assert "broken:latest" not in {r.name for r in store.list()}
+    with pytest.raises(CorruptModel, match="hearth rm broken:latest"):
+        store.resolve("broken")
+    store.delete("broken")
+    assert not path.exists()
+
+
+def test_ensure_bundled_uses_the_recorded_digest(store: ModelStore) -> None:
+    import hashlib
+
+    path, _ = bundled_sources()["smollm2:135m"]
+    record = store.resolve("smollm2:135m")
+    expected = hashlib.sha256(path.read_bytes()).hexdigest()
+    assert record.model_path.name == f"sha256-{expected}"
+    assert not (
+        store.root / "hash-cache.json"
+    ).exists()  # pip's RECORD gave the hash: nothing was hashed

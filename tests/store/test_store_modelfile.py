@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -97,3 +98,111 @@ def test_create_from_gguf_path_and_bad_inputs(services: object, tmp_path: Path) 
     with pytest.raises(InvalidInput, match="file not found"):
         list(store.create("x", "FROM ./missing.gguf", tmp_path))
     assert {r.name for r in store.list()} == {"smollm2:135m", "multilingual-e5-small:latest"}
+
+
+def test_case_comments_tabs_and_multiline_values() -> None:
+    text = (
+        "# comment first\n"
+        "\n"
+        "From\t./weights.gguf\n"
+        "  parameter   num_predict 64   \n"
+        "PARAMETER seed 42\n"
+        "PARAMETER top_p 0.9\n"
+        "PARAMETER min_p 0.05\n"
+        "PARAMETER top_k 40\n"
+        "PARAMETER repeat_penalty 1.1\n"
+        "PARAMETER repeat_last_n 64\n"
+        'template """{{ .System }}\n'
+        "{{ .Prompt }}\n"
+        '"""\n'
+        'system """One line."""\n'
+        "MESSAGE System be brief\n"
+        'message USER """two\nlines"""\n'
+        "adapter ./lora.gguf\n"
+        'LICENSE """MIT\nfull text"""\n'
+        "license Apache-2.0\n"
+    )
+    mf = parse_modelfile(text)
+    assert mf.base == "./weights.gguf"
+    assert mf.parameters == {
+        "num_predict": 64,
+        "seed": 42,
+        "top_p": 0.9,
+        "min_p": 0.05,
+        "top_k": 40,
+        "repeat_penalty": 1.1,
+        "repeat_last_n": 64,
+    }
+    assert mf.template == "{{ .System }}\n{{ .Prompt }}\n"
+    assert mf.system == "One line."
+    assert [(m.role, m.content) for m in mf.messages] == [
+        ("system", "be brief"),
+        ("user", "two\nlines"),
+    ]
+    assert mf.adapters == ["./lora.gguf"]
+    assert mf.licenses == ["MIT\nfull text", "Apache-2.0"]
+
+
+def test_error_line_numbers_count_multiline_values() -> None:
+    text = 'FROM a\nSYSTEM """one\ntwo\nthree"""\nPARAMETER temperature hot\n'
+    with pytest.raises(
+        InvalidInput, match="Modelfile line 5: PARAMETER temperature must be a number, not 'hot'"
+    ):
+        parse_modelfile(text)
+    with pytest.raises(InvalidInput, match="Modelfile line 2: SYSTEM needs a value"):
+        parse_modelfile("FROM a\nSYSTEM\n")
+    with pytest.raises(InvalidInput, match="Modelfile line 1: unknown instruction 'QUANTIZE'"):
+        parse_modelfile("QUANTIZE q4\n")
+
+
+def test_create_with_adapter_and_from_a_gguf_file(
+    services: object, tmp_path: Path, write_gguf: Any
+) -> None:
+    store = services.store  # type: ignore[attr-defined]
+    write_gguf(tmp_path / "lora.gguf")
+    base = store.resolve("smollm2:135m").model_path
+    (tmp_path / "models").mkdir()
+    (tmp_path / "models" / "w.gguf").write_bytes(base.read_bytes())
+    events = list(
+        store.create("withlora", "FROM ./models/w.gguf\nADAPTER lora.gguf\nLICENSE MIT\n", tmp_path)
+    )
+    assert [e.status for e in events][-2:] == ["writing manifest", "success"]
+    made = store.resolve("withlora")
+    assert made.model_path == base  # same content, same blob: stored once
+    assert (
+        len(made.adapters) == 1
+        and made.adapters[0].read_bytes() == (tmp_path / "lora.gguf").read_bytes()
+    )
+    assert made.license == ("MIT",)
+    assert "ADAPTER" in store.modelfile(made)
+    with pytest.raises(InvalidInput, match=r"ADAPTER 'nope\.gguf': file not found"):
+        list(store.create("x", "FROM smollm2:135m\nADAPTER nope.gguf", tmp_path))
+
+
+def test_create_from_api_fields_reuses_an_uploaded_blob(services: object, tmp_path: Path) -> None:
+    from hearth.store.modelfile import create_from_spec
+
+    store = services.store  # type: ignore[attr-defined]
+    base = store.resolve("smollm2:135m")
+    before = sorted(p.name for p in store.blobs.iterdir())
+    # /api/create with files={"model.gguf": digest} names the blob uploaded with /api/blobs/:digest
+    digest = "sha256:" + base.model_path.name.removeprefix("sha256-")
+    events = create_from_spec(
+        store,
+        "api-made",
+        base=str(store.blob_path(digest)),
+        base_dir=tmp_path,
+        parameters={"stop": ["END"], "temperature": 0.1},
+        system="Be terse.",
+        messages=[Message(role="user", content="hi"), Message(role="assistant", content="hello")],
+        licenses=["MIT"],
+    )
+    assert list(events)[-1].status == "success"
+    made = store.resolve("api-made")
+    assert made.model_path == base.model_path and made.system == "Be terse."
+    assert made.parameters.stop == ["END"] and made.parameters.temperature == 0.1
+    assert [m.content for m in made.messages] == ["hi", "hello"]
+    after = sorted(p.name for p in store.blobs.iterdir())
+    assert (
+        len(after) - len(before) == 5
+    )  # config, params, system, messages, license: no weights copy

@@ -17,7 +17,9 @@ HF_HOST = "hf.co"
 
 _PART = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 _TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$")
-_HOST = re.compile(r"^[A-Za-z0-9.-]+(:[0-9]{1,5})?$")
+_HOST = re.compile(
+    r"^[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*(?::[0-9]{1,5})?$"
+)
 
 
 @dataclass(frozen=True)
