@@ -30,8 +30,10 @@ __all__ = [
     "rouge_tokens",
 ]
 
-_CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0002ffff]")
-_CHAR_TOKENS = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0002ffff]|[^\W_]+")
+_CJK_CLASS = "[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0002ffff]"
+_CJK = re.compile(_CJK_CLASS)
+# One token per CJK character; a run of other letters or digits is one token.
+_CHAR_TOKENS = re.compile(f"{_CJK_CLASS}|(?:(?!{_CJK_CLASS})[^\\W_])+")
 _WORD_TOKENS = re.compile(r"[^\W_]+")
 # A text is "Chinese" when at least this share of its letters are CJK characters.
 CHINESE_SHARE = 0.3
@@ -81,7 +83,9 @@ def _check_pair(references: Sequence[Sequence[str]], hypotheses: Sequence[str]) 
 
 
 def _reference_sets(references: Sequence[str] | Sequence[Sequence[str]]) -> list[list[str]]:
-    if references and all(isinstance(r, str) for r in references):
+    if not references:
+        return [[]]
+    if all(isinstance(r, str) for r in references):
         return [list(references)]  # type: ignore[arg-type]
     return [list(refs) for refs in references]
 
