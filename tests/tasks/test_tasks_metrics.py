@@ -126,7 +126,7 @@ def test_bad_input_is_a_clear_error(metric: object) -> None:
         fn(["a", "b"], ["", " "])  # type: ignore[operator]
     with pytest.raises(InvalidInput, match="every reference line is empty"):
         fn(["", ""], ["a", "b"])  # type: ignore[operator]
-    with pytest.raises(InvalidInput, match="unknown .* tokenizer"):
+    with pytest.raises(InvalidInput, match=r"unknown .* tokenizer"):
         fn(["a"], ["a"], tokenize="klingon")  # type: ignore[operator]
 
 
