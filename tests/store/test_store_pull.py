@@ -197,6 +197,9 @@ def test_pull_from_hugging_face_picks_the_quant(store: ModelStore, registry: Reg
     assert events[-1].status == "success"
     record = store.resolve("hf.co/org/Tiny-GGUF:Q4_1")
     assert record.model_path.read_bytes() == registry.gguf
+    # Names match case-insensitively; Hugging Face names keep their case in the list.
+    assert store.resolve("HF.co/ORG/tiny-gguf:q4_1").name == "hf.co/org/Tiny-GGUF:Q4_1"
+    assert [r.name for r in store.list()] == ["hf.co/org/Tiny-GGUF:Q4_1"]
     with pytest.raises(NotFound, match="available: Q4_1, Q8_0"):
         list(store.pull("hf.co/org/Tiny-GGUF:Q5_K_M"))
 

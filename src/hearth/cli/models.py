@@ -189,28 +189,36 @@ def show_command(
 
 
 def _draw(events: Iterable[ProgressResponse]) -> None:
-    """Progress events as bars: one per layer with bytes, speed and time left."""
+    """Progress events in order: status lines, and a bar per layer (bytes, speed, time left)."""
+    progress: Progress | None = None
     bars: dict[str, TaskID] = {}
     last_status = ""
-    with Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        DownloadColumn(),
-        TransferSpeedColumn(),
-        TimeRemainingColumn(),
-        console=err_console,
-        transient=False,
-    ) as progress:
+    try:
         for event in events:
-            if event.total and event.digest:
+            if event.total and event.digest and event.status.startswith("pulling"):
+                if progress is None:
+                    progress = Progress(
+                        TextColumn("{task.description}"),
+                        BarColumn(),
+                        DownloadColumn(),
+                        TransferSpeedColumn(),
+                        TimeRemainingColumn(),
+                        console=err_console,
+                    )
+                    progress.start()
                 task = bars.get(event.digest)
                 if task is None:
-                    task = progress.add_task(event.status, total=event.total)
-                    bars[event.digest] = task
-                progress.update(task, completed=event.completed or 0, description=event.status)
+                    task = bars[event.digest] = progress.add_task(event.status, total=event.total)
+                progress.update(task, completed=event.completed or 0)
             elif event.status != last_status:
-                progress.console.print(event.status)
+                if progress is not None:  # finish the bars so far, so lines stay in order
+                    progress.stop()
+                    progress, bars = None, {}
+                err_console.print(event.status)
             last_status = event.status
+    finally:
+        if progress is not None:
+            progress.stop()
 
 
 def pull_command(

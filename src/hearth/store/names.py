@@ -47,10 +47,8 @@ class ModelName:
         return f"{self.host}/{self.namespace}/{self.model}:{self.tag}"
 
     def manifest_parts(self) -> PurePosixPath:
-        """Relative path of the manifest under `manifests/` (lower-cased, as Ollama does)."""
-        return PurePosixPath(
-            self.host.lower(), self.namespace.lower(), self.model.lower(), self.tag.lower()
-        )
+        """Relative path of the manifest under `manifests/` (the store matches it case-insensitively)."""
+        return PurePosixPath(self.host, self.namespace, self.model, self.tag)
 
     def __str__(self) -> str:
         return self.display

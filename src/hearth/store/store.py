@@ -238,7 +238,33 @@ class ModelStore:
 
     # ------------------------------------------------------------------ manifests
     def _manifest_path(self, name: ModelName) -> Path:
-        return self.manifests.joinpath(*name.manifest_parts().parts)
+        """The manifest of `name`: an existing one matched case-insensitively, else where it goes.
+
+        Names are case-insensitive (as in Ollama), but Hugging Face names keep their case
+        on disk so `list` shows them as the user wrote them.
+        """
+        parts = name.manifest_parts().parts
+        exact = self.manifests.joinpath(*parts)
+        if exact.exists():
+            return exact
+        current = self.manifests
+        for part in parts:
+            step = current / part
+            if not step.exists():
+                try:
+                    step = next(
+                        c
+                        for c in current.iterdir()
+                        if c.name.lower() == part.lower() and not c.name.startswith(".")
+                    )
+                except (OSError, StopIteration):
+                    return exact
+            current = step
+        return current
+
+    def _name_at(self, path: Path) -> ModelName:
+        host, namespace, model, tag = path.relative_to(self.manifests).parts
+        return ModelName(host=host, namespace=namespace, model=model, tag=tag)
 
     def _write_atomic(self, path: Path, data: bytes) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -304,7 +330,9 @@ class ModelStore:
         """The installed model `name` (":latest" implied), or ModelNotFound with a pull hint."""
         parsed = parse_name(name)
         path = self._manifest_path(parsed)
-        if not path.exists() and parsed.is_hf:
+        if path.exists():
+            parsed = self._name_at(path)
+        elif parsed.is_hf:
             # hf.co/org/repo without a quant: take the single installed one, if any.
             matches = [
                 n
@@ -313,7 +341,7 @@ class ModelStore:
                 and n.namespace.lower() == parsed.namespace.lower()
                 and n.model.lower() == parsed.model.lower()
             ]
-            if len(matches) == 1 and parsed.tag == "latest":
+            if len(matches) == 1 and parsed.tag.lower() == "latest":
                 parsed = matches[0]
         if not self._manifest_path(parsed).exists():
             raise ModelNotFound(name.strip())
