@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import typer
 from rich.markup import escape
@@ -76,7 +76,7 @@ def perplexity_command(
     total NLL in bits / UTF-8 bytes of the text (llama.cpp method: of the scored tokens),
     comparable across tokenizers. Runs in this process (it needs the model's raw logits).
     """
-    from hearth.tasks.perplexity import PerplexityProgress, perplexity
+    from hearth.tasks.perplexity import Method, PerplexityProgress, perplexity
 
     if method not in ("sliding", "llama.cpp"):
         raise InvalidInput(f"unknown --method {method!r}: use sliding or llama.cpp")
@@ -94,9 +94,10 @@ def perplexity_command(
         disable=json_out or not err_console.is_terminal,
     ) as bars:
         bar = None
-        for event in perplexity(
-            services.engine, name, texts, ctx=n_ctx, stride=stride, method=method
-        ):  # type: ignore[arg-type]
+        events = perplexity(
+            services.engine, name, texts, ctx=n_ctx, stride=stride, method=cast(Method, method)
+        )
+        for event in events:
             if isinstance(event, PerplexityProgress):
                 if bar is None:
                     bar = bars.add_task("scoring", total=event.total)
