@@ -78,6 +78,29 @@ def test_a_task_schema_works_through_plain_chat_with_the_ollama_client(live_serv
     jsonschema.validate(json.loads(response.message.content or ""), task_schema("sentiment"))
 
 
+def test_cli_tasks_go_through_a_running_server(live_server: str, tmp_path: Any) -> None:
+    from typer.testing import CliRunner
+
+    from hearth.cli.main import app
+
+    # An empty home: the models are only reachable through the server.
+    env = {
+        "HEARTH_HOME": str(tmp_path / "empty"),
+        "HEARTH_HOST": live_server.removeprefix("http://"),
+    }
+    out = CliRunner().invoke(
+        app, ["task", "sentiment", "-"], input="I love it.\nI hate it.\n", env=env
+    )
+    assert out.exit_code == 0, out.output
+    lines = [json.loads(line) for line in out.stdout.splitlines()]
+    assert len(lines) == 2
+    for line in lines:
+        jsonschema.validate(line, result_schema("sentiment"))
+    out = CliRunner().invoke(app, ["task", "classify", "--labels", "a,a", "text"], env=env)
+    assert out.exit_code == 1 and "distinct" in out.output
+    assert not (tmp_path / "empty" / "models").exists()
+
+
 def test_python_api_in_process(services: Any) -> None:
     h = Hearth(services=services)
     assert not h.remote

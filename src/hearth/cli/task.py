@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import typer
 from rich.markup import escape
 
-from hearth.cli.common import console, err_console, get_services, print_json
+from hearth.cli.common import console, err_console, get_services, get_settings, print_json
 from hearth.errors import HearthError, InvalidInput, UnsupportedMedia
 
 __all__ = ["register", "task_app"]
@@ -80,6 +81,34 @@ def _render(name: str, result: dict[str, Any]) -> None:
         )
 
 
+def _results(
+    ctx: typer.Context, name: str, texts: list[str], model: str | None, **kwargs: Any
+) -> Iterator[dict[str, Any] | HearthError]:
+    """Answers in order: through `hearth serve` when one runs at HEARTH_HOST (the model is
+    already loaded there), else in this process."""
+    from hearth.client import find_server
+
+    client = find_server(get_settings(ctx))
+    if client is not None:
+        from hearth.sdk import Hearth
+
+        with client:
+            remote = Hearth(client=client)
+            if len(texts) == 1:
+                yield remote.run_task(name, texts[0], model=model, **kwargs)[0]
+                return
+            for item in remote.run_task(name, texts, model=model, **kwargs):
+                yield HearthError(item["error"]) if set(item) == {"error"} else item
+        return
+    from hearth.tasks.nlp import TaskRunner
+
+    runner = TaskRunner.local(get_services(ctx).engine, model)
+    if len(texts) == 1:
+        yield runner.run(name, texts[0], **kwargs)
+        return
+    yield from runner.run_many(name, texts, **kwargs)
+
+
 def _run(
     ctx: typer.Context,
     name: str,
@@ -88,16 +117,14 @@ def _run(
     json_out: bool,
     **kwargs: Any,
 ) -> None:
-    from hearth.tasks.nlp import TaskRunner
-
     texts, batch = _texts(value)
-    runner = TaskRunner.local(get_services(ctx).engine, model)
     if not batch:
-        result = runner.run(name, texts[0], **kwargs)
+        result = next(iter(_results(ctx, name, texts, model, **kwargs)))
+        assert isinstance(result, dict)
         print_json(result) if json_out else _render(name, result)
         return
     failed = 0
-    for line, item in enumerate(runner.run_many(name, texts, **kwargs), 1):
+    for line, item in enumerate(_results(ctx, name, texts, model, **kwargs), 1):
         if isinstance(item, HearthError):
             failed += 1
             item = {"error": item.message, "line": line}
