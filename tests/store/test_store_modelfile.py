@@ -206,3 +206,30 @@ def test_create_from_api_fields_reuses_an_uploaded_blob(services: object, tmp_pa
     assert (
         len(after) - len(before) == 5
     )  # config, params, system, messages, license: no weights copy
+
+
+def test_rendered_modelfile_round_trips(settings: Any, tmp_path: Path) -> None:
+    from hearth.store import ModelStore
+
+    store = ModelStore(settings)
+    store.ensure_bundled()
+    text = (
+        "FROM smollm2:135m\n"
+        'PARAMETER stop "### Instruction"\n'
+        'PARAMETER stop "say \\"x\\""\n'
+        "PARAMETER\tnum_ctx\t1024\n"
+        'SYSTEM """Two\nlines."""\n'
+        "MESSAGE user hi there\n"
+    )
+    list(store.create("first", text, tmp_path))
+    rendered = store.modelfile(store.resolve("first"))
+    again = parse_modelfile(rendered)
+    assert again.parameters == {"stop": ["### Instruction", 'say "x"'], "num_ctx": 1024}
+    assert again.system == "Two\nlines." and again.messages[0].content == "hi there"
+    list(store.create("second", rendered, tmp_path))
+    first, second = store.resolve("first"), store.resolve("second")
+    assert (second.model_path, second.parameters, second.system) == (
+        first.model_path,
+        first.parameters,
+        first.system,
+    )

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import difflib
 import json
-import shlex
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -76,6 +75,12 @@ class Modelfile:
     licenses: list[str] = field(default_factory=list)
 
 
+def _split_word(text: str) -> tuple[str, str]:
+    """("PARAMETER", "stop END") from "PARAMETER stop END" (any whitespace between)."""
+    parts = text.split(None, 1)
+    return (parts[0], parts[1]) if len(parts) == 2 else (parts[0] if parts else "", "")
+
+
 def _unquote(value: str, line: int) -> str:
     value = value.strip()
     if value.startswith('"""'):
@@ -118,7 +123,7 @@ def parse_modelfile(text: str) -> Modelfile:
         stripped = line.strip()
         if not stripped or stripped.startswith("#"):
             continue
-        word, _, rest = stripped.partition(" ") if " " in stripped else stripped.partition("\t")
+        word, rest = _split_word(stripped)
         command = word.lower()
         rest = rest.strip()
         if command not in INSTRUCTIONS:
@@ -138,7 +143,7 @@ def parse_modelfile(text: str) -> Modelfile:
                 )
             mf.base, mf.base_line = _unquote(rest, number), number
         elif command == "parameter":
-            key, _, value = rest.partition(" ")
+            key, value = _split_word(rest)
             key = key.lower()
             if key not in PARAMETERS:
                 guess = difflib.get_close_matches(key, PARAMETERS, n=1)
@@ -166,7 +171,7 @@ def parse_modelfile(text: str) -> Modelfile:
         elif command == "adapter":
             mf.adapters.append(_unquote(rest, number))
         elif command == "message":
-            role, _, content = rest.partition(" ")
+            role, content = _split_word(rest)
             if role.lower() not in ROLES:
                 raise InvalidInput(
                     f"Modelfile line {number}: MESSAGE role must be one of {', '.join(ROLES)}, not {role!r}"
@@ -327,7 +332,12 @@ def render_modelfile(record: ModelRecord) -> str:
         out.append(f'SYSTEM """{record.system}"""')
     for key, value in record.parameters.model_dump(exclude_none=True).items():
         for item in value if isinstance(value, list) else [value]:
-            out.append(f"PARAMETER {key} {shlex.quote(str(item)) if ' ' in str(item) else item}")
+            text = str(item)
+            if isinstance(item, str) and (
+                not text or text != text.strip() or " " in text or '"' in text
+            ):
+                text = json.dumps(text, ensure_ascii=False)
+            out.append(f"PARAMETER {key} {text}")
     for adapter in record.adapters:
         out.append(f"ADAPTER {adapter}")
     for message in record.messages:

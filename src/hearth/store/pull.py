@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import errno
 import hashlib
+import os
 import re
 import time
 from collections.abc import Generator, Iterator
@@ -248,12 +249,14 @@ def _download(
     with partial.open("rb") as fh:
         for chunk in iter(lambda: fh.read(_CHUNK), b""):
             h.update(chunk)
+        os.fsync(fh.fileno())  # on disk before it is renamed into place
     if f"sha256:{h.hexdigest()}" != digest:
         partial.unlink(missing_ok=True)
         raise DownloadError(
             f"digest mismatch for {digest[:19]}: the download was corrupted and has been removed; pull again"
         )
     partial.replace(final)
+    store.sync_blobs()
 
 
 class _Incomplete(Exception):

@@ -123,6 +123,16 @@ def _alive(pid: int) -> bool:
     return True
 
 
+def _fsync_dir(path: Path) -> None:
+    """Make a rename in `path` durable (a crash after it cannot bring the old entry back)."""
+    with contextlib.suppress(OSError):
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
 def _disk_errors(exc: OSError) -> Exception:
     if exc.errno == errno.ENOSPC:
         return DiskFull("the disk is full: free some space (or move HEARTH_HOME) and try again")
@@ -153,6 +163,10 @@ class ModelStore:
             return None
         return None
 
+    def sync_blobs(self) -> None:
+        """Make renames into `blobs/` durable."""
+        _fsync_dir(self.blobs)
+
     def has_blob(self, digest: str) -> bool:
         return self.blob_path(digest).exists()
 
@@ -180,6 +194,7 @@ class ModelStore:
             if expected and actual != expected:
                 raise InvalidInput(f"digest mismatch: the content is {actual}, not {expected}")
             os.replace(tmp, self.blob_path(actual))
+            _fsync_dir(self.blobs)
             return actual
         except OSError as exc:
             raise _disk_errors(exc) from exc
@@ -208,6 +223,7 @@ class ModelStore:
             except OSError:
                 shutil.copyfile(src, tmp)
             os.replace(tmp, dst)
+            _fsync_dir(self.blobs)
         except OSError as exc:
             raise _disk_errors(exc) from exc
         finally:
@@ -275,6 +291,7 @@ class ModelStore:
                 fh.flush()
                 os.fsync(fh.fileno())
             os.replace(tmp, path)
+            _fsync_dir(path.parent)
         except OSError as exc:
             raise _disk_errors(exc) from exc
         finally:
