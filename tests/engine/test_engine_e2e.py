@@ -145,3 +145,18 @@ def test_next_turn_reuses_the_cached_prefix(services: Any) -> None:
     # The whole first turn (system + question) came from the cache, not from evaluation.
     assert reused >= 20 and final.prompt_eval_count > reused
     assert "".join(c.message.content or "" for c in chunks).strip()
+
+
+def test_embedding_truncation_and_ps_lists_embedding_models(services: Any) -> None:
+    long = "natural language processing " * 300  # well over e5's 512 tokens
+    cut = services.engine.embed("multilingual-e5-small", [long])
+    assert cut.embeddings.shape == (1, 384) and cut.prompt_tokens == 512
+    with pytest.raises(InvalidInput, match="more than this model's 512"):
+        services.engine.embed("multilingual-e5-small", [long], truncate=False)
+    assert "multilingual-e5-small:latest" in [m.name for m in services.engine.ps()]
+
+
+def test_load_duration_only_for_the_request_that_loads(services: Any) -> None:
+    _, first = _chat(services, "Hi")
+    _, second = _chat(services, "Hi again")
+    assert first.load_duration > 0 and second.load_duration == 0

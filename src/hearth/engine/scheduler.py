@@ -35,6 +35,7 @@ class Loaded:
     expires_at: float | None = None  # wall-clock, for /api/ps
     loaded_at: float = field(default_factory=time.monotonic)
     load_ns: int = 0
+    loaded_ns: int = 0  # perf_counter_ns when loading finished
 
 
 class Scheduler:
@@ -132,7 +133,8 @@ class Scheduler:
             raise
         with self._lock:
             placeholder.runner = runner
-            placeholder.load_ns = time.perf_counter_ns() - started
+            placeholder.loaded_ns = time.perf_counter_ns()
+            placeholder.load_ns = placeholder.loaded_ns - started
             placeholder.loaded_at = time.monotonic()
             placeholder.last_used = time.monotonic()
             self._lock.notify_all()

@@ -185,6 +185,7 @@ def embed_texts(
     texts: list[str],
     keep_alive: Any = None,
     dimensions: int | None = None,
+    truncate: bool = True,
 ) -> tuple[np.ndarray, int]:
     """Embed `texts` (the one embedding path: /api/embed, /api/embeddings, /v1/embeddings).
 
@@ -192,7 +193,7 @@ def embed_texts(
     if not texts:
         services.store.resolve(model)
         return np.zeros((0, 0), dtype=np.float32), 0
-    result = services.engine.embed(model, texts, keep_alive=keep_alive)
+    result = services.engine.embed(model, texts, keep_alive=keep_alive, truncate=truncate)
     vectors = np.asarray(result.embeddings, dtype=np.float32)
     if vectors.ndim == 1:
         vectors = vectors.reshape(len(texts), -1)
@@ -208,7 +209,9 @@ def embed(request: Request, body: EmbedRequest) -> Response:
     services = services_of(request)
     texts = [body.input] if isinstance(body.input, str) else list(body.input or [])
     start = time.perf_counter_ns()
-    vectors, tokens = embed_texts(services, body.model, texts, body.keep_alive, body.dimensions)
+    vectors, tokens = embed_texts(
+        services, body.model, texts, body.keep_alive, body.dimensions, truncate=body.truncate is not False
+    )
     answer = EmbedResponse(
         model=body.model,
         embeddings=vectors.tolist(),
