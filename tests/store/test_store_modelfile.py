@@ -61,6 +61,7 @@ def test_errors_name_the_line(text: str, message: str) -> None:
     assert message in err.value.message
 
 
+@pytest.mark.slow  # runs the real model
 def test_create_reuses_weights_and_system_changes_the_answer(
     services: object, tmp_path: Path
 ) -> None:

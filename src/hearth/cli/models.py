@@ -45,7 +45,8 @@ def _ago(when: datetime) -> str:
 def list_command(
     ctx: typer.Context, as_json: bool = typer.Option(False, "--json", help="Print JSON")
 ) -> None:
-    """List installed models (the bundled ones are always there)."""
+    """List installed models, newest first (the bundled smollm2:135m and
+    multilingual-e5-small are always there)."""
     records = get_services(ctx).store.list()
     if as_json:
         print_json(
@@ -85,7 +86,15 @@ def show_command(
     license_: bool = typer.Option(False, "--license", help="Print the license"),
     as_json: bool = typer.Option(False, "--json", help="Print everything as JSON"),
 ) -> None:
-    """Show a model: architecture, size, context, quantization, memory need, what its name means."""
+    """Show a model: architecture, parameters, context and embedding length,
+    quantization, chat template, license, system prompt, parameters, the memory
+    it needs at HEARTH_NUM_CTX, and what each part of its name means.
+
+    \b
+    Examples:
+      hearth show smollm2:135m
+      hearth show smollm2:135m --modelfile > Modelfile
+    """
     from hearth.store import describe
 
     services = get_services(ctx)
@@ -225,7 +234,17 @@ def pull_command(
     ctx: typer.Context,
     name: str = typer.Argument(..., help="e.g. llama3.2, or hf.co/org/repo:Q4_K_M"),
 ) -> None:
-    """Download a model from the Ollama registry or Hugging Face (resumes, verifies sha256)."""
+    """Download a model from the Ollama registry or Hugging Face.
+
+    An interrupted download resumes where it stopped (run the same pull again);
+    every file is checked against its sha256 before the model appears in `list`.
+
+    \b
+    Examples:
+      hearth pull llama3.2:1b
+      hearth pull hf.co/bartowski/Llama-3.2-1B-Instruct-GGUF:Q4_K_M
+    Registries: HEARTH_OLLAMA_REGISTRY, HEARTH_HF_ENDPOINT.
+    """
     from hearth.client import find_server
 
     client = find_server(get_settings(ctx))
@@ -238,7 +257,20 @@ def create_command(
     name: str = typer.Argument(..., help="Name of the new model"),
     file: Path = typer.Option(Path("Modelfile"), "--file", "-f", help="The Modelfile"),
 ) -> None:
-    """Create a model from a Modelfile (FROM, PARAMETER, SYSTEM, TEMPLATE, MESSAGE, ADAPTER, LICENSE)."""
+    """Create a model from a Modelfile. The new model shares the weights of its
+    base (nothing is copied).
+
+    \b
+    A Modelfile (instructions are case-insensitive, # starts a comment):
+      FROM smollm2:135m            a model name, or a .gguf path relative to the Modelfile
+      PARAMETER temperature 0.2    also top_k, top_p, min_p, repeat_penalty,
+                                   repeat_last_n, seed, stop (repeatable), num_ctx, num_predict
+      SYSTEM \"\"\"You are a patient tutor.\"\"\"
+      TEMPLATE \"\"\"...\"\"\"           chat template (Jinja2 or Ollama's Go style)
+      MESSAGE user Hi there        example turns (system, user, assistant)
+      ADAPTER ./lora.gguf          a LoRA adapter in GGUF
+      LICENSE \"\"\"MIT ...\"\"\"
+    """
     try:
         text = file.read_text(encoding="utf-8")
     except FileNotFoundError:
@@ -255,7 +287,12 @@ def cp_command(
     source: str = typer.Argument(..., help="Existing model"),
     destination: str = typer.Argument(..., help="New name"),
 ) -> None:
-    """Copy a model under a new name (no data is duplicated)."""
+    """Copy a model under a new name (no data is duplicated).
+
+    \b
+    Example:
+      hearth cp smollm2:135m my-tutor
+    """
     get_services(ctx).store.copy(source, destination)
     console.print(f"copied '{source}' to '{destination}'")
 
@@ -265,15 +302,21 @@ def rm_command(
 ) -> None:
     """Delete models (their files go once no other model uses them)."""
     from hearth.client import find_server
+    from hearth.store import bundled_sources, parse_name
 
     services = get_services(ctx)
     client = find_server(get_settings(ctx))
+    bundled = {parse_name(n) for n in bundled_sources()}
     for name in names:
         if client is not None:
             client.delete(name)
         else:
             services.store.delete(name)
         console.print(f"deleted '{name}'")
+        if parse_name(name) in bundled:
+            err_console.print(
+                f"({name} ships with hearth: it comes back at the next start)", style="dim"
+            )
 
 
 def register(app: typer.Typer) -> None:
