@@ -44,6 +44,11 @@ def model_path() -> Path:
     return Path(next(iter(spec.submodule_search_locations))) / "SmolLM2-135M-Instruct.Q4_1.gguf"
 
 
+def prompt_for(i: int) -> str:
+    """A prompt that starts differently each time, so no prompt cache helps either side."""
+    return f"Run {i}. {PROMPT}"
+
+
 def raw_run(llama: llama_cpp.Llama, tokens: list[int], n_gen: int) -> tuple[float, float]:
     """(prompt tokens/s, generation tokens/s) with llama-cpp-python's own generate loop."""
     llama.reset()
@@ -61,10 +66,10 @@ def raw_run(llama: llama_cpp.Llama, tokens: list[int], n_gen: int) -> tuple[floa
     return len(tokens) / (first - start), (count - 1) / (end - first)
 
 
-def hearth_run(services: Services, n_gen: int, threads: int) -> tuple[float, float, int]:
+def hearth_run(services: Services, n_gen: int, threads: int, prompt: str) -> tuple[float, float, int]:
     req = GenerateRequest(
         model="smollm2:135m",
-        prompt=PROMPT,
+        prompt=prompt,
         raw=True,
         options=Options(temperature=0, repeat_penalty=1.0, num_predict=n_gen, num_thread=threads),
     )
@@ -112,15 +117,15 @@ def main() -> None:
             settings = Settings.from_env().with_(home=home, num_threads=threads, num_ctx=2048, num_parallel=1)
             services = Services.create(settings)
             llama = llama_cpp.Llama(str(path), n_ctx=2048, n_threads=threads, n_threads_batch=threads, n_batch=512, verbose=False)
-            tokens = llama.tokenize(PROMPT.encode(), add_bos=False, special=True)
             raw_pp, raw_tg, ours_pp, ours_tg = [], [], [], []
-            hearth_run(services, 8, threads)  # warm-up: load
-            raw_run(llama, tokens, 8)
-            for _ in range(args.repeats):  # interleaved, so load changes hit both alike
-                pp, tg = raw_run(llama, tokens, args.tokens)
+            hearth_run(services, 8, threads, prompt_for(-1))  # warm-up: load
+            raw_run(llama, llama.tokenize(prompt_for(-1).encode(), add_bos=False, special=True), 8)
+            for i in range(args.repeats):  # interleaved, so load changes hit both alike
+                prompt = prompt_for(i)
+                pp, tg = raw_run(llama, llama.tokenize(prompt.encode(), add_bos=False, special=True), args.tokens)
                 raw_pp.append(pp)
                 raw_tg.append(tg)
-                pp, tg, _n = hearth_run(services, args.tokens, threads)
+                pp, tg, _n = hearth_run(services, args.tokens, threads, prompt)
                 ours_pp.append(pp)
                 ours_tg.append(tg)
             llama.close()
