@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from hearth.config import Settings
-from hearth.errors import DownloadError, NotFound
+from hearth.errors import CorruptModel, DownloadError, NotFound
 from hearth.store import ModelStore, bundled_sources
 
 
@@ -27,6 +27,8 @@ class Registry:
             {"model_format": "gguf", "model_family": "llama", "file_type": "Q4_1"}
         ).encode()
         self.config_digest = "sha256:" + hashlib.sha256(self.config).hexdigest()
+        self.garbage = b"GGUF but not really a model " * 50  # right digest, wrong content
+        self.garbage_digest = "sha256:" + hashlib.sha256(self.garbage).hexdigest()
         self.drops = 0  # how many model-blob transfers to cut halfway
         self.corrupt = False  # serve wrong bytes for the model blob
         self.ranges: list[str] = []
@@ -72,7 +74,12 @@ class Registry:
 
             def do_GET(self) -> None:
                 model_body = registry.gguf if not registry.corrupt else registry.gguf[:-1] + b"X"
-                if self.path == "/v2/library/tiny/manifests/latest":
+                if self.path in (
+                    "/v2/library/tiny/manifests/latest",
+                    "/v2/library/garbage/manifests/latest",
+                ):
+                    model = registry.digest if "tiny" in self.path else registry.garbage_digest
+                    size = len(registry.gguf) if "tiny" in self.path else len(registry.garbage)
                     manifest = {
                         "schemaVersion": 2,
                         "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
@@ -84,15 +91,17 @@ class Registry:
                         "layers": [
                             {
                                 "mediaType": "application/vnd.ollama.image.model",
-                                "digest": registry.digest,
-                                "size": len(registry.gguf),
+                                "digest": model,
+                                "size": size,
                             }
                         ],
                     }
                     self._send(json.dumps(manifest).encode(), "application/json")
                 elif self.path == f"/v2/library/tiny/blobs/{registry.digest}":
                     self._send(registry.gguf if not registry.corrupt else model_body)
-                elif self.path == f"/v2/library/tiny/blobs/{registry.config_digest}":
+                elif self.path == f"/v2/library/garbage/blobs/{registry.garbage_digest}":
+                    self._send(registry.garbage)
+                elif self.path.endswith(f"/blobs/{registry.config_digest}"):
                     self._send(registry.config)
                 elif self.path == "/api/models/org/Tiny-GGUF/tree/main":
                     files = [
@@ -238,6 +247,17 @@ def test_hugging_face_default_quant_verified_by_linked_etag(
     with pytest.raises(DownloadError, match="digest mismatch"):
         list(store.pull("hf.co/org/Two-GGUF:q4_k_m"))
     assert store.list() == [] and _leftovers(store) == []
+
+
+def test_a_model_that_is_not_gguf_is_rejected_and_removed(store: ModelStore) -> None:
+    with pytest.raises(
+        CorruptModel, match="garbage:latest: the downloaded model file is not a valid GGUF"
+    ):
+        list(store.pull("garbage"))
+    assert store.list() == []
+    assert [
+        p.name for p in store.blobs.iterdir()
+    ] == []  # neither the model nor the config blob stays
 
 
 def test_unknown_model_and_unreachable_registry(store: ModelStore, settings: Settings) -> None:

@@ -157,9 +157,11 @@ class _Reader:
         self.pos = 0
 
     def bad(self, why: str) -> CorruptModel:
-        return CorruptModel(
+        exc = CorruptModel(
             f"{self.path.name} is not a valid GGUF model ({why}); delete it and download it again"
         )
+        exc.reason = why  # type: ignore[attr-defined]
+        return exc
 
     def need(self, n: int) -> None:
         if n < 0 or self.pos + n > self.size:

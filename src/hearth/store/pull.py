@@ -20,8 +20,8 @@ from typing import Any
 import httpx
 
 from hearth.api.ollama import ProgressResponse
-from hearth.errors import DiskFull, DownloadError, InvalidInput, NotFound
-from hearth.store.gguf import read_gguf
+from hearth.errors import CorruptModel, DiskFull, DownloadError, InvalidInput, NotFound
+from hearth.store.gguf import GgufInfo, read_gguf
 from hearth.store.names import DEFAULT_HOST, ModelName, parse_name
 
 __all__ = ["pull"]
@@ -98,10 +98,24 @@ def _pull_registry(store: Any, name: ModelName, *, insecure: bool) -> Iterator[P
             )
         for layer in layers:
             if layer.get("mediaType") == "application/vnd.ollama.image.model":
-                read_gguf(store.blob_path(layer["digest"]))  # a whole, valid GGUF or CorruptModel
+                others = tuple(str(x.get("digest")) for x in [*layers, config] if x is not layer)
+                _check_gguf(store, layer["digest"], name.display, others)
         yield ProgressResponse(status="writing manifest")
         store.write_manifest_raw(name, manifest)
         yield ProgressResponse(status="success")
+
+
+def _check_gguf(store: Any, digest: str, name: str, others: tuple[str, ...] = ()) -> GgufInfo:
+    """A whole, valid GGUF, or CorruptModel; then this pull's blobs go, unless a model uses them."""
+    try:
+        return read_gguf(store.blob_path(digest))
+    except CorruptModel as exc:
+        for blob in (digest, *others):
+            store.discard_blob(blob)
+        reason = getattr(exc, "reason", exc.message)
+        raise CorruptModel(
+            f"{name}: the downloaded model file is not a valid GGUF ({reason}); nothing was installed"
+        ) from exc
 
 
 # ---------------------------------------------------------------------- Hugging Face
@@ -173,7 +187,7 @@ def _pull_hf(store: Any, name: ModelName) -> Iterator[ProgressResponse]:
             yield from _download(store, client, url, digest, size, "HEARTH_HF_ENDPOINT")
         else:  # no published hash: hash while downloading, then trust the content
             digest = yield from _download_unverified(store, client, url, size)
-        info = read_gguf(store.blob_path(digest))
+        info = _check_gguf(store, digest, name.display)
         quant = name.tag.upper()
         if name.tag.lower() == "latest":
             quant = _quant_of(path) or info.quantization

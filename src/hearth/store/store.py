@@ -163,6 +163,12 @@ class ModelStore:
             return None
         return None
 
+    def discard_blob(self, digest: str) -> None:
+        """Remove one blob unless a manifest references it (a download that proved useless)."""
+        with self._lock:
+            if _check_digest(digest) not in self.referenced_digests():
+                self.blob_path(digest).unlink(missing_ok=True)
+
     def sync_blobs(self) -> None:
         """Make renames into `blobs/` durable."""
         _fsync_dir(self.blobs)
