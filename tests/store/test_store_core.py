@@ -191,3 +191,18 @@ def test_ensure_bundled_uses_the_recorded_digest(store: ModelStore) -> None:
     assert not (
         store.root / "hash-cache.json"
     ).exists()  # pip's RECORD gave the hash: nothing was hashed
+
+
+def test_gguf_metadata_of_the_bundled_model() -> None:
+    path, _ = bundled_sources()["smollm2:135m"]
+    info = read_gguf(path)
+    assert (info.architecture, info.quantization, info.license) == ("llama", "Q4_1", "apache-2.0")
+    assert (info.context_length, info.embedding_length, info.block_count) == (8192, 576, 30)
+    assert (info.head_count, info.head_count_kv) == (9, 3)
+    assert 130_000_000 < info.parameter_count < 140_000_000
+    assert (info.bos_token_id, info.eos_token_id) == (1, 2)
+    assert info.chat_template and "<|im_start|>" in info.chat_template
+    assert (
+        info.array_lengths["tokenizer.ggml.tokens"] == 49152
+    )  # vocabularies are counted, not kept
+    assert "tokenizer.ggml.tokens" not in info.metadata

@@ -142,6 +142,38 @@ class GgufInfo:
         return FILE_TYPES.get(int(ftype), f"type {ftype}") if ftype is not None else "unknown"
 
     @property
+    def block_count(self) -> int | None:
+        value = self.arch("block_count")
+        return int(value) if value is not None else None
+
+    @property
+    def head_count(self) -> int | None:
+        value = self.arch("attention.head_count")
+        return int(value) if isinstance(value, int) else None
+
+    @property
+    def head_count_kv(self) -> int | None:
+        value = self.arch("attention.head_count_kv", self.arch("attention.head_count"))
+        if isinstance(value, list):  # per layer in some architectures
+            return max(value) if value else None
+        return int(value) if value is not None else None
+
+    @property
+    def license(self) -> str | None:
+        value = self.metadata.get("general.license")
+        return str(value) if value else None
+
+    @property
+    def bos_token_id(self) -> int | None:
+        value = self.metadata.get("tokenizer.ggml.bos_token_id")
+        return int(value) if value is not None else None
+
+    @property
+    def eos_token_id(self) -> int | None:
+        value = self.metadata.get("tokenizer.ggml.eos_token_id")
+        return int(value) if value is not None else None
+
+    @property
     def chat_template(self) -> str | None:
         value = self.metadata.get("tokenizer.chat_template")
         return str(value) if value else None
