@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from hearth.config import Settings
-from hearth.errors import CorruptModel, DownloadError, NotFound
+from hearth.errors import CorruptModel, DiskFull, DownloadError, NotFound
 from hearth.store import ModelStore, bundled_sources
 
 
@@ -286,3 +286,16 @@ def test_cli_pull_and_list(store: ModelStore, registry: Registry, tmp_path: Path
     assert (
         bad.exit_code == 1 and "invalid model name" in bad.output and "Traceback" not in bad.output
     )
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full")
+def test_a_full_disk_during_a_download_is_a_clear_error(
+    store: ModelStore, registry: Registry
+) -> None:
+    store.blobs.mkdir(parents=True)
+    partial = store.blobs / f"sha256-{registry.digest[7:]}-partial"
+    partial.symlink_to("/dev/full")  # every write to it fails with ENOSPC, as on a full disk
+    with pytest.raises(DiskFull, match="disk is full"):
+        list(store.pull("tiny"))
+    assert not partial.exists() and not partial.is_symlink()  # the partial is removed
+    assert store.list() == []
