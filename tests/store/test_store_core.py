@@ -206,3 +206,31 @@ def test_gguf_metadata_of_the_bundled_model() -> None:
         info.array_lengths["tokenizer.ggml.tokens"] == 49152
     )  # vocabularies are counted, not kept
     assert "tokenizer.ggml.tokens" not in info.metadata
+
+
+def test_a_damaged_model_is_named_in_the_error(store: ModelStore, tmp_path: Path) -> None:
+    src = store.resolve("smollm2:135m").model_path
+    data = src.read_bytes()
+    (tmp_path / "w.gguf").write_bytes(data[:-1] + bytes([data[-1] ^ 1]))  # other content, same size
+    list(store.create("local", "FROM ./w.gguf", tmp_path))
+    record = store.resolve("local")
+    assert record.model_path != src
+    assert store.gguf_info(store.resolve("smollm2:135m")) is not None
+    with open(record.model_path, "r+b") as fh:  # damage it behind the store's back
+        fh.truncate(50_000_000)
+    with pytest.raises(
+        CorruptModel,
+        match=r"model 'local:latest' is damaged \(.*truncated\): remove it with `hearth rm local:latest`",
+    ):
+        store.gguf_info(record)
+
+
+def test_adding_content_already_stored_keeps_the_hard_link(
+    store: ModelStore, tmp_path: Path
+) -> None:
+    src, _ = bundled_sources()["smollm2:135m"]
+    blob = store.resolve("smollm2:135m").model_path
+    links = blob.stat().st_nlink
+    with src.open("rb") as fh:
+        store.add_blob(fh)
+    assert blob.stat().st_nlink == links and os.path.samefile(blob, src)

@@ -199,8 +199,10 @@ class ModelStore:
             actual = f"sha256:{h.hexdigest()}"
             if expected and actual != expected:
                 raise InvalidInput(f"digest mismatch: the content is {actual}, not {expected}")
-            os.replace(tmp, self.blob_path(actual))
-            _fsync_dir(self.blobs)
+            final = self.blob_path(actual)
+            if not final.exists():  # same content already stored (perhaps hard-linked): keep it
+                os.replace(tmp, final)
+                _fsync_dir(self.blobs)
             return actual
         except OSError as exc:
             raise _disk_errors(exc) from exc
@@ -464,7 +466,17 @@ class ModelStore:
         return sorted(out, key=lambda r: r.modified_at, reverse=True)
 
     def gguf_info(self, record: ModelRecord) -> GgufInfo | None:
-        return read_gguf(record.model_path) if record.format == "gguf" else None
+        """The GGUF header of a model's weights (None for other formats); CorruptModel names the model."""
+        if record.format != "gguf":
+            return None
+        try:
+            return read_gguf(record.model_path)
+        except CorruptModel as exc:
+            reason = getattr(exc, "reason", exc.message)
+            raise CorruptModel(
+                f"model {record.name!r} is damaged ({reason}): "
+                f"remove it with `hearth rm {record.name}`, then pull or create it again"
+            ) from exc
 
     # ------------------------------------------------------------------ bundled
     def ensure_bundled(self) -> None:
