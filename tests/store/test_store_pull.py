@@ -299,3 +299,17 @@ def test_a_full_disk_during_a_download_is_a_clear_error(
         list(store.pull("tiny"))
     assert not partial.exists() and not partial.is_symlink()  # the partial is removed
     assert store.list() == []
+
+
+def test_cli_pull_from_a_registry_named_in_the_model(registry: Registry, tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from hearth.cli.main import app
+
+    host = registry.url.removeprefix("http://")
+    env = {"HEARTH_HOME": str(tmp_path / "home"), "HEARTH_HOST": "127.0.0.1:9"}
+    result = CliRunner().invoke(app, ["pull", "--insecure", f"{host}/library/tiny"], env=env)
+    assert result.exit_code == 0, result.output
+    assert "success" in result.output
+    listed = json.loads(CliRunner().invoke(app, ["list", "--json"], env=env).stdout)
+    assert f"{host}/library/tiny:latest" in [m["name"] for m in listed]

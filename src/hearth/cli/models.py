@@ -233,6 +233,9 @@ def _draw(events: Iterable[ProgressResponse]) -> None:
 def pull_command(
     ctx: typer.Context,
     name: str = typer.Argument(..., help="e.g. llama3.2, or hf.co/org/repo:Q4_K_M"),
+    insecure: bool = typer.Option(
+        False, "--insecure", help="Use plain http for a registry named in the model (host/ns/model)"
+    ),
 ) -> None:
     """Download a model from the Ollama registry or Hugging Face.
 
@@ -247,8 +250,11 @@ def pull_command(
     """
     from hearth.client import find_server
 
-    client = find_server(get_settings(ctx))
-    events = client.pull(name) if client is not None else get_services(ctx).store.pull(name)
+    client = None if insecure else find_server(get_settings(ctx))
+    if client is not None:  # the server downloads, so its clients see the model at once
+        events = client.pull(name)
+    else:
+        events = get_services(ctx).store.pull(name, insecure=insecure)
     _draw(events)
 
 
