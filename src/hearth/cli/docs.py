@@ -269,7 +269,7 @@ def retrieval(
     from hearth.rag import RagOptions
     from hearth.rag.evaluate import EvalProgress, evaluate_retrieval, load_squad
 
-    methods = ["hybrid", "bm25", "dense", "rrf"] if method == "all" else [method]
+    methods: list[Any] = ["hybrid", "bm25", "dense", "rrf"] if method == "all" else [method]
     if any(m not in {"hybrid", "bm25", "dense", "rrf"} for m in methods):
         raise InvalidInput(f"unknown --method {method!r}: use hybrid, bm25, dense, rrf or all")
     dataset = load_squad(file, limit)

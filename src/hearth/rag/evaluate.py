@@ -150,7 +150,7 @@ def _run(
         if progress and (qi % 50 == 0 or qi == len(dataset.questions) - 1):
             progress(EvalProgress("asking", qi + 1, len(dataset.questions)))
     embed_seconds = _embed_seconds(rag)
-    reports = {}
+    reports: dict[str, RetrievalReport] = {}
     for method, run in runs.items():
         ranks = np.asarray(run.ranks)
         found = ranks >= 0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import glob
 import hashlib
 import os
@@ -164,7 +165,7 @@ class RagService:
         items: list[tuple[str, Callable[[], tuple[str, bytes, str | None]]]] = []
         for item in inputs:
             if item.startswith(("http://", "https://")):
-                items.append((item, lambda url=item: self._fetch(url)))
+                items.append((item, functools.partial(self._fetch, item)))
                 continue
             paths = _expand(item)
             if not paths:
@@ -172,7 +173,7 @@ class RagService:
                     FileError(file=item, error=f"{item}: no such file, folder or matching files")
                 )
             for path in paths:
-                items.append((str(path), lambda p=path: _read(p, self.options.max_file_bytes)))
+                items.append((str(path), functools.partial(_read, path, self.options.max_file_bytes)))
 
         def files() -> Iterator[tuple[str, str, bytes, str | None]]:
             for source, read in items:
