@@ -23,8 +23,20 @@ class Registry:
     def __init__(self, gguf: bytes) -> None:
         self.gguf = gguf
         self.digest = "sha256:" + hashlib.sha256(gguf).hexdigest()
-        self.config = json.dumps(
-            {"model_format": "gguf", "model_family": "llama", "file_type": "Q4_1"}
+        self.config = json.dumps(  # the shape registry.ollama.ai serves
+            {
+                "model_format": "gguf",
+                "model_family": "llama",
+                "model_families": ["llama"],
+                "model_type": "135M",
+                "file_type": "Q4_1",
+                "architecture": "amd64",
+                "os": "linux",
+                "rootfs": {
+                    "type": "layers",
+                    "diff_ids": ["sha256:" + hashlib.sha256(gguf).hexdigest()],
+                },
+            }
         ).encode()
         self.config_digest = "sha256:" + hashlib.sha256(self.config).hexdigest()
         self.garbage = b"GGUF but not really a model " * 50  # right digest, wrong content
@@ -175,6 +187,11 @@ def test_pull_from_registry(store: ModelStore, registry: Registry) -> None:
     record = store.resolve("tiny")
     assert record.model_path.read_bytes() == registry.gguf
     assert record.details.quantization_level == "Q4_1"
+    assert (record.details.parameter_size, record.details.family, record.kind) == (
+        "135M",
+        "llama",
+        "llm",
+    )
     assert list(store.pull("tiny"))[-1].status == "success"  # second pull: nothing to fetch
 
 

@@ -422,14 +422,23 @@ class ModelStore:
             raise CorruptModel(
                 f"{name.display} has no model layer: remove it with `hearth rm {name.display}`"
             )
-        if config.get("model_type") == "embedding" or "bert" in str(config.get("model_family", "")):
+        # Ollama's config keeps the parameter size in model_type ("3.2B"); hearth adds `kind`.
+        model_type = str(config.get("model_type") or "")
+        if (
+            config.get("kind") == "embedding"
+            or model_type == "embedding"
+            or "bert" in str(config.get("model_family", ""))
+        ):
             kind = "embedding"
         details = ModelDetails(
             parent_model=str(config.get("parent_model", "")),
             format=str(config.get("model_format", fmt)),
             family=str(config.get("model_family", "")),
             families=config.get("model_families") or None,
-            parameter_size=str(config.get("parameter_size", "")),
+            parameter_size=str(
+                config.get("parameter_size")
+                or (model_type if model_type not in ("llm", "embedding") else "")
+            ),
             quantization_level=str(config.get("file_type", "")),
         )
         modified = (
@@ -501,7 +510,8 @@ class ModelStore:
                         "model_families": ["bert"],
                         "parameter_size": "118M",
                         "file_type": "Q4",
-                        "model_type": "embedding",
+                        "model_type": "118M",
+                        "kind": "embedding",
                         "embedding_length": 384,
                         "context_length": 512,
                     }
@@ -519,15 +529,15 @@ class ModelStore:
     @staticmethod
     def config_for_gguf(info: GgufInfo) -> dict[str, Any]:
         arch = info.architecture
+        size = str(info.get("general.size_label") or format_params(info.parameter_count))
         return {
             "model_format": "gguf",
             "model_family": arch,
             "model_families": [arch] if arch else None,
-            "parameter_size": str(
-                info.get("general.size_label") or format_params(info.parameter_count)
-            ),
+            "parameter_size": size,
             "file_type": info.quantization,
-            "model_type": "embedding" if arch in {"bert", "nomic-bert", "jina-bert-v2"} else "llm",
+            "model_type": size,  # as Ollama writes it
+            "kind": "embedding" if arch in {"bert", "nomic-bert", "jina-bert-v2"} else "llm",
             "architecture": "amd64",
             "os": "linux",
         }
