@@ -330,3 +330,12 @@ def test_cli_pull_from_a_registry_named_in_the_model(registry: Registry, tmp_pat
     assert "success" in result.output
     listed = json.loads(CliRunner().invoke(app, ["list", "--json"], env=env).stdout)
     assert f"{host}/library/tiny:latest" in [m["name"] for m in listed]
+
+
+def test_pulling_a_bundled_model_needs_no_network(settings: Settings) -> None:
+    store = ModelStore(
+        settings.with_(ollama_registry="http://127.0.0.1:9")
+    )  # nothing listens there
+    events = list(store.pull("SmolLM2:135m"))
+    assert "ships with hearth" in events[0].status and events[-1].status == "success"
+    assert store.resolve("smollm2:135m").details.quantization_level == "Q4_1"

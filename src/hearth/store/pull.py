@@ -23,6 +23,7 @@ from hearth.api.ollama import ProgressResponse
 from hearth.errors import CorruptModel, DiskFull, DownloadError, InvalidInput, NotFound
 from hearth.store.gguf import GgufInfo, read_gguf
 from hearth.store.names import DEFAULT_HOST, ModelName, parse_name
+from hearth.store.store import bundled_sources
 
 __all__ = ["pull"]
 
@@ -35,9 +36,18 @@ _PREFERRED_QUANTS = ("Q4_K_M", "Q4_K_S", "Q4_0", "Q5_K_M", "Q8_0")
 def pull(store: Any, name: str, *, insecure: bool = False) -> Iterator[ProgressResponse]:
     """Pull `name` into `store`, yielding progress events; raises HearthError subclasses."""
     parsed = parse_name(name)
+    if parsed in {parse_name(n) for n in bundled_sources()}:
+        return _pull_bundled(store, parsed)
     if parsed.is_hf:
         return _pull_hf(store, parsed)
     return _pull_registry(store, parsed, insecure=insecure)
+
+
+def _pull_bundled(store: Any, name: ModelName) -> Iterator[ProgressResponse]:
+    """A model that ships with hearth: (re-)register it, no network needed."""
+    yield ProgressResponse(status=f"{name.display} ships with hearth: nothing to download")
+    store.ensure_bundled()
+    yield ProgressResponse(status="success")
 
 
 def _client() -> httpx.Client:
