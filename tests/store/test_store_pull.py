@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import threading
+import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -41,6 +43,8 @@ class Registry:
         self.config_digest = "sha256:" + hashlib.sha256(self.config).hexdigest()
         self.garbage = b"GGUF but not really a model " * 50  # right digest, wrong content
         self.garbage_digest = "sha256:" + hashlib.sha256(self.garbage).hexdigest()
+        self.slow = False  # send the model blob in ten slow pieces
+        self.model_gets = 0
         self.drops = 0  # how many model-blob transfers to cut halfway
         self.corrupt = False  # serve wrong bytes for the model blob
         self.ranges: list[str] = []
@@ -51,6 +55,11 @@ class Registry:
                 pass
 
             def _send(self, body: bytes, ctype: str = "application/octet-stream") -> None:
+                # The client may go away mid-body (as a pull that hit a full disk does).
+                with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+                    self._send_range(body, ctype)
+
+            def _send_range(self, body: bytes, ctype: str) -> None:
                 start = 0
                 rng = self.headers.get("Range")
                 if rng:
@@ -69,6 +78,12 @@ class Registry:
                     self.wfile.write(payload[: len(payload) // 2])
                     self.wfile.flush()
                     self.connection.close()
+                    return
+                if registry.slow and body is registry.gguf:
+                    step = len(payload) // 10 + 1
+                    for i in range(0, len(payload), step):
+                        self.wfile.write(payload[i : i + step])
+                        time.sleep(0.03)
                     return
                 self.wfile.write(payload)
 
@@ -110,6 +125,7 @@ class Registry:
                     }
                     self._send(json.dumps(manifest).encode(), "application/json")
                 elif self.path == f"/v2/library/tiny/blobs/{registry.digest}":
+                    registry.model_gets += 1
                     self._send(registry.gguf if not registry.corrupt else model_body)
                 elif self.path == f"/v2/library/garbage/blobs/{registry.garbage_digest}":
                     self._send(registry.garbage)
@@ -166,8 +182,8 @@ def registry() -> Iterator[Registry]:
 
 @pytest.fixture
 def store(settings: Settings, registry: Registry) -> ModelStore:
-    registry.drops = 0
-    registry.corrupt = False
+    registry.drops = registry.model_gets = 0
+    registry.corrupt = registry.slow = False
     registry.ranges.clear()
     return ModelStore(settings.with_(ollama_registry=registry.url, hf_endpoint=registry.url))
 
@@ -339,3 +355,24 @@ def test_pulling_a_bundled_model_needs_no_network(settings: Settings) -> None:
     events = list(store.pull("SmolLM2:135m"))
     assert "ships with hearth" in events[0].status and events[-1].status == "success"
     assert store.resolve("smollm2:135m").details.quantization_level == "Q4_1"
+
+
+def test_two_pulls_of_one_model_at_once_download_it_once(
+    store: ModelStore, registry: Registry
+) -> None:
+    registry.slow = True
+    other = ModelStore(store.settings)  # as if in another process: only the file lock is shared
+    results: list[str] = []
+
+    def pull(s: ModelStore) -> None:
+        results.append(list(s.pull("tiny"))[-1].status)
+
+    threads = [threading.Thread(target=pull, args=(s,)) for s in (store, other)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert results == ["success", "success"]
+    assert registry.model_gets == 1  # the second pull waited for the first, then found the blob
+    assert store.resolve("tiny").model_path.read_bytes() == registry.gguf
+    assert not (store.root / ".locks").exists() or not list((store.root / ".locks").iterdir())

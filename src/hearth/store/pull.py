@@ -236,12 +236,33 @@ def _linked_etag(client: httpx.Client, url: str) -> str | None:
 def _download(
     store: Any, client: httpx.Client, url: str, digest: str, size: int, setting: str
 ) -> Iterator[ProgressResponse]:
-    """Fetch one blob with resume and sha256 verification."""
+    """Fetch one blob with resume and sha256 verification; one download per blob at a time."""
     final = store.blob_path(digest)
     status = f"pulling {digest.split(':', 1)[-1][:12]}"
     if final.exists():
         yield ProgressResponse(status=status, digest=digest, total=size, completed=size)
         return
+    with store.blob_lock(digest) as waited:
+        if waited:
+            yield ProgressResponse(
+                status=f"waiting for another pull of {digest[7:19]}", digest=digest
+            )
+        if final.exists():  # the other pull fetched it
+            yield ProgressResponse(status=status, digest=digest, total=size, completed=size)
+            return
+        yield from _download_locked(store, client, url, digest, size, setting, final, status)
+
+
+def _download_locked(
+    store: Any,
+    client: httpx.Client,
+    url: str,
+    digest: str,
+    size: int,
+    setting: str,
+    final: Path,
+    status: str,
+) -> Iterator[ProgressResponse]:
     partial = final.with_name(final.name + "-partial")
     final.parent.mkdir(parents=True, exist_ok=True)
     last_error: Exception | None = None

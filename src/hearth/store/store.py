@@ -17,6 +17,7 @@ import base64
 import builtins
 import contextlib
 import errno
+import fcntl
 import hashlib
 import importlib.metadata
 import importlib.util
@@ -148,6 +149,7 @@ class ModelStore:
         self.blobs = self.root / "blobs"
         self.manifests = self.root / "manifests"
         self._lock = threading.RLock()
+        self._blob_locks: dict[str, threading.Lock] = {}
 
     # ------------------------------------------------------------------ blobs
     def blob_path(self, digest: str) -> Path:
@@ -595,6 +597,37 @@ class ModelStore:
             yield
         finally:
             mark.unlink(missing_ok=True)
+
+    @contextlib.contextmanager
+    def blob_lock(self, digest: str) -> Iterator[bool]:
+        """Hold the download of one blob (across threads and processes); yields True if it waited.
+
+        Two pulls of the same model must not append to the same partial file.
+        """
+        name = self.blob_path(digest).name
+        locks = self.root / ".locks"
+        locks.mkdir(parents=True, exist_ok=True)
+        path = locks / name
+        with self._lock:
+            thread_lock = self._blob_locks.setdefault(name, threading.Lock())
+        waited = not thread_lock.acquire(blocking=False)
+        if waited:
+            thread_lock.acquire()
+        try:
+            with path.open("a+b") as fh:
+                try:
+                    fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except BlockingIOError:
+                    waited = True
+                    fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
+                try:
+                    yield waited
+                finally:
+                    if self.blob_path(digest).exists():
+                        path.unlink(missing_ok=True)  # later pulls see the blob, not the lock
+                    fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
+        finally:
+            thread_lock.release()
 
     def _writers_since(self) -> float | None:
         """Start time (mtime) of the oldest live writer, or None when nothing is being written."""
