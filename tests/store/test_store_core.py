@@ -5,6 +5,7 @@ from __future__ import annotations
 import errno
 import os
 import struct
+import time
 from pathlib import Path
 from typing import Any
 
@@ -234,3 +235,14 @@ def test_adding_content_already_stored_keeps_the_hard_link(
     with src.open("rb") as fh:
         store.add_blob(fh)
     assert blob.stat().st_nlink == links and os.path.samefile(blob, src)
+
+
+def test_gc_drops_partials_nobody_resumed_for_a_week(store: ModelStore) -> None:
+    old = store.blobs / ("sha256-" + "b" * 64 + "-partial")
+    fresh = store.blobs / ("sha256-" + "c" * 64 + "-partial")
+    old.write_bytes(b"x")
+    fresh.write_bytes(b"y")
+    week_ago = time.time() - 8 * 86400
+    os.utime(old, (week_ago, week_ago))
+    store.gc()
+    assert not old.exists() and fresh.exists()

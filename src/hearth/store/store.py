@@ -57,6 +57,7 @@ MEDIA = {
 }
 _DIGEST = re.compile(r"^sha256[:-]([0-9a-f]{64})$")
 _CHUNK = 1 << 20
+_PARTIAL_KEEP_S = 7 * 86400
 
 
 _BUNDLED = (
@@ -650,7 +651,7 @@ class ModelStore:
     def gc(self) -> builtins.list[str]:
         """Remove blobs no manifest references.
 
-        Kept: partial downloads (to resume them), and blobs written since a pull or create
+        Kept: partial downloads for a week (to resume them), and blobs written since a pull or create
         that is still running began (its manifest comes last). Temp files a crash left
         behind are removed once they are a day old.
         """
@@ -674,6 +675,8 @@ class ModelStore:
                     removed.append(blob.name)
                 elif blob.name.startswith(".tmp-") and now - mtime > 86400:
                     blob.unlink(missing_ok=True)
+                elif blob.name.endswith("-partial") and now - mtime > _PARTIAL_KEEP_S:
+                    blob.unlink(missing_ok=True)  # a pull nobody resumed
         return removed
 
     # ------------------------------------------------------------------ pull / create
