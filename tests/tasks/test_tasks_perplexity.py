@@ -144,6 +144,8 @@ def test_perplexity_bad_input(services: Any, tmp_path: Path) -> None:
         run([("short.txt", "A short text.")], ctx=32, method="llama.cpp")
     with pytest.raises(InvalidInput, match="--stride 40"):
         run([("t", TEXT)], ctx=32, stride=40)
+    with pytest.raises(InvalidInput, match="trained on"):
+        run([("t", TEXT)], ctx=9000)
     env = {"HEARTH_HOME": str(services.settings.home), "HEARTH_HOST": "127.0.0.1:9"}
     out = CliRunner().invoke(app, ["eval", "perplexity", str(tmp_path / "missing.txt")], env=env)
     assert out.exit_code == 1

@@ -12,7 +12,8 @@ Two conventions, both documented in docs/performance-tasks.md and `hearth eval p
   non-overlapping chunks of `ctx` tokens (a trailing partial chunk is dropped); the first
   token of each chunk is replaced by BOS when the model adds one; in each chunk only the
   second half is scored: the tokens at positions ctx//2+1 .. ctx-1, each predicted from
-  all before it in the chunk.
+  all before it in the chunk. (The tool itself refuses texts under 2 x ctx tokens; this
+  scores any text with one whole chunk.)
 
 Perplexity = exp(total NLL / tokens scored). Bits per byte = total NLL in bits divided by
 the UTF-8 bytes of the text (`sliding`) or of the scored tokens (`llama.cpp`, which skips
@@ -78,13 +79,19 @@ def windows(n_tokens: int, ctx: int, stride: int, method: Method) -> list[Window
         begin += stride
 
 
-def log_softmax_nll(logits: np.ndarray, targets: Sequence[int]) -> np.ndarray:
-    """-log p(target) for each row of `logits` (float64 log-softmax over the vocabulary)."""
-    rows = np.asarray(logits, dtype=np.float64)
-    top = rows.max(axis=1, keepdims=True)
-    lse = top[:, 0] + np.log(np.exp(rows - top).sum(axis=1))
-    picked = rows[np.arange(len(rows)), np.asarray(targets, dtype=np.int64)]
-    return np.asarray(lse - picked)
+def log_softmax_nll(logits: np.ndarray, targets: Sequence[int], block: int = 64) -> np.ndarray:
+    """-log p(target) for each row of `logits` (float64 log-softmax over the vocabulary).
+
+    Rows are converted `block` at a time, so memory stays small for long windows."""
+    wanted = np.asarray(targets, dtype=np.int64)
+    out = np.empty(len(wanted), dtype=np.float64)
+    for start in range(0, len(wanted), block):
+        rows = np.asarray(logits[start : start + block], dtype=np.float64)
+        top = rows.max(axis=1, keepdims=True)
+        lse = top[:, 0] + np.log(np.exp(rows - top).sum(axis=1))
+        picked = rows[np.arange(len(rows)), wanted[start : start + block]]
+        out[start : start + len(rows)] = lse - picked
+    return out
 
 
 def _tokens(llama: Any, text: str) -> list[int]:
@@ -107,6 +114,11 @@ def score_texts(
         raise InvalidInput(f"--ctx {ctx} is too small: use at least 4 tokens (e.g. 512)")
     if ctx > llama.n_ctx():
         raise InvalidInput(f"--ctx {ctx} is larger than the loaded context ({llama.n_ctx()})")
+    trained = int(llama._model.n_ctx_train())
+    if 0 < trained < ctx:
+        raise InvalidInput(
+            f"--ctx {ctx} is longer than the {trained} tokens {model} was trained on: use --ctx {trained} or less"
+        )
     if method == "llama.cpp":
         stride = ctx
     stride = stride or max(1, ctx // 2)
@@ -141,7 +153,7 @@ def score_texts(
                 chunk = [llama.token_bos(), *chunk[1:]]
             llama.reset()
             llama.eval(chunk)
-            rows = np.asarray(llama.scores[w.score_from - 1 - w.begin : w.end - 1 - w.begin])
+            rows = llama.scores[w.score_from - 1 - w.begin : w.end - 1 - w.begin]
             targets = ids[w.score_from : w.end]
             nll += float(log_softmax_nll(rows, targets).sum())
             scored += len(targets)
