@@ -11,13 +11,13 @@ import pytest
 WriteGguf = Callable[..., None]
 
 
-def _write_gguf(path: Path, *, truncate: int = 0) -> None:
+def _write_gguf(path: Path, *, truncate: int = 0, arch: str = "llama") -> None:
     """A minimal valid GGUF v3: architecture llama, file type Q8_0, one F32 tensor of 64 elements."""
 
     def s(text: str) -> bytes:
         return struct.pack("<Q", len(text)) + text.encode()
 
-    kv = s("general.architecture") + struct.pack("<I", 8) + s("llama")
+    kv = s("general.architecture") + struct.pack("<I", 8) + s(arch)
     kv += s("general.file_type") + struct.pack("<I", 4) + struct.pack("<I", 7)
     tensor = (
         s("w")

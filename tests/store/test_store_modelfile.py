@@ -178,6 +178,16 @@ def test_create_with_adapter_and_from_a_gguf_file(
     assert "ADAPTER" in store.modelfile(made)
     with pytest.raises(InvalidInput, match=r"ADAPTER 'nope\.gguf': file not found"):
         list(store.create("x", "FROM smollm2:135m\nADAPTER nope.gguf", tmp_path))
+    with pytest.raises(
+        InvalidInput, match=r"ADAPTER 'models/w\.gguf' is a model, not a LoRA adapter"
+    ):
+        list(store.create("x", "FROM smollm2:135m\nADAPTER models/w.gguf", tmp_path))
+    write_gguf(tmp_path / "qwen-lora.gguf", arch="qwen2")
+    with pytest.raises(InvalidInput, match="made for qwen2 models, but the base model is llama"):
+        list(store.create("x", "FROM smollm2:135m\nADAPTER qwen-lora.gguf", tmp_path))
+    with pytest.raises(InvalidInput, match="adapters apply to GGUF models only"):
+        list(store.create("x", "FROM multilingual-e5-small\nADAPTER lora.gguf", tmp_path))
+    assert "x:latest" not in {r.name for r in store.list()}
 
 
 def test_create_from_api_fields_reuses_an_uploaded_blob(services: object, tmp_path: Path) -> None:

@@ -25,7 +25,7 @@ from pydantic import ValidationError
 
 from hearth.api.ollama import Message, Options, ProgressResponse
 from hearth.errors import InvalidInput, ModelNotFound
-from hearth.store.gguf import read_gguf
+from hearth.store.gguf import GgufInfo, read_gguf
 from hearth.store.names import parse_name
 from hearth.store.records import ModelRecord
 
@@ -215,6 +215,21 @@ def create_from_modelfile(
     )
 
 
+def _check_adapter(name: str, adapter: GgufInfo, base: GgufInfo | None) -> None:
+    """A LoRA adapter in GGUF, made for the base model's architecture."""
+    kind = str(adapter.get("general.type") or "")
+    if kind and kind != "adapter":
+        raise InvalidInput(
+            f"ADAPTER {name!r} is a {kind}, not a LoRA adapter: convert the adapter to GGUF"
+        )
+    if base is None:
+        raise InvalidInput(f"ADAPTER {name!r}: adapters apply to GGUF models only")
+    if adapter.architecture and base.architecture and adapter.architecture != base.architecture:
+        raise InvalidInput(
+            f"ADAPTER {name!r} was made for {adapter.architecture} models, but the base model is {base.architecture}"
+        )
+
+
 def create_from_spec(
     store: Any,
     name: str,
@@ -234,14 +249,6 @@ def create_from_spec(
 
     if template:
         ChatTemplate(template)  # a broken TEMPLATE fails now, not at the first chat
-    for adapter in adapters or []:
-        path = _local_path(adapter, base_dir)
-        if path is None or not path.is_file():
-            raise InvalidInput(
-                f"ADAPTER {adapter!r}: file not found (paths are relative to the Modelfile)"
-            )
-        read_gguf(path)
-
     # Everything that can be checked is checked before anything is written.
     path = _local_path(base, base_dir)
     info = None
@@ -259,6 +266,14 @@ def create_from_spec(
             raise ModelNotFound(
                 base, f"FROM {base}: model not found; pull it first: hearth pull {base}"
             ) from None
+    base_info = info if info is not None else (store.gguf_info(inherited) if inherited else None)
+    for adapter in adapters or []:
+        apath = _local_path(adapter, base_dir)
+        if apath is None or not apath.is_file():
+            raise InvalidInput(
+                f"ADAPTER {adapter!r}: file not found (paths are relative to the Modelfile)"
+            )
+        _check_adapter(adapter, read_gguf(apath), base_info)
 
     def run() -> Iterator[ProgressResponse]:
         with store.writing():  # a concurrent `rm` keeps the blobs written before the manifest
