@@ -36,7 +36,7 @@ from typing import IO, Any
 
 from hearth.api.ollama import Message, ModelDetails, Options, ProgressResponse
 from hearth.config import Settings
-from hearth.errors import CorruptModel, DiskFull, InvalidInput, ModelNotFound, NotFound
+from hearth.errors import CorruptModel, DiskFull, InvalidInput, ModelNotFound
 from hearth.store.gguf import GgufInfo, format_params, read_gguf
 from hearth.store.names import ModelName, parse_name
 from hearth.store.records import ModelRecord
@@ -696,9 +696,3 @@ class ModelStore:
         from hearth.store.modelfile import render_modelfile
 
         return render_modelfile(record)
-
-
-def ensure_exists(path: Path) -> Path:
-    if not path.exists():
-        raise NotFound(f"{path} does not exist")
-    return path
