@@ -150,3 +150,76 @@ def test_cli_errors_are_one_line(tmp_path: Any) -> None:
     assert out.exit_code == 1 and "unknown language code" in out.output
     out = CliRunner().invoke(app, ["task", "translate", "hello"], env=env)
     assert out.exit_code == 2 and "--to" in out.output
+
+
+def _scripted(*answers: str, reason: str = "stop") -> Any:
+    """A chat function that answers from a script (plumbing only: no model)."""
+    from datetime import UTC, datetime
+
+    from hearth.api.ollama import ChatResponse, Message
+
+    script = list(answers)
+    seen: list[Any] = []
+
+    def chat(request: Any) -> Any:
+        seen.append(request)
+        text = script.pop(0)
+        yield ChatResponse(
+            model="m", created_at=datetime.now(UTC), message=Message(role="assistant", content=text)
+        )
+        yield ChatResponse(
+            model="m",
+            created_at=datetime.now(UTC),
+            message=Message(role="assistant", content=""),
+            done=True,
+            done_reason=reason,
+        )
+
+    chat.seen = seen  # type: ignore[attr-defined]
+    return chat
+
+
+def _words(text: str) -> int:
+    return len(text.split())
+
+
+def test_answers_are_validated_after_generation() -> None:
+    from hearth.tasks.nlp import InvalidModelOutput
+
+    def runner(*answers: str, reason: str = "stop") -> TaskRunner:
+        return TaskRunner(
+            chat=_scripted(*answers, reason=reason),
+            model="m",
+            count_tokens=_words,
+            context_length=4096,
+        )
+
+    with pytest.raises(InvalidModelOutput, match="cut at the token limit"):
+        runner('{"label": "spo', reason="length").run("classify", "text", labels=LABELS)
+    with pytest.raises(InvalidModelOutput, match="does not follow the task's schema"):
+        runner('{"label": "poetry"}').run("classify", "text", labels=LABELS)
+    with pytest.raises(InvalidModelOutput, match="blank keywords"):
+        runner('{"keywords": [" ", "  "]}').run("keywords", "text")
+    result = runner('{"keywords": ["Paris", " paris ", "France"]}').run("keywords", "text")
+    assert result == {"keywords": ["Paris", "France"], "chunks": 1}
+    # the request carries the schema as `format`, greedy options and the text last
+    fake = _scripted('{"sentiment": "neutral", "score": 0.5}')
+    TaskRunner(chat=fake, model="m", count_tokens=_words, context_length=4096).run(
+        "sentiment", "  fine  "
+    )
+    request = fake.seen[0]
+    assert request.format == task_schema("sentiment")
+    assert request.options.temperature == 0
+    assert request.messages[-1].content == "fine"
+
+
+def test_split_pieces_are_answered_in_order_and_merged() -> None:
+    text = " ".join(f"Sentence number {i} is here." for i in range(60))  # 300 words
+    fake = _scripted(*[json.dumps({"translation": f"第{i}句。"}) for i in range(20)])
+    runner = TaskRunner(chat=fake, model="m", count_tokens=_words, context_length=420)
+    result = runner.run("translate", text, to="zh-TW")
+    assert result["chunks"] == len(fake.seen) > 1
+    assert result["translation"] == "".join(f"第{i}句。" for i in range(result["chunks"]))
+    assert "Traditional Chinese" in fake.seen[0].messages[0].content
+    sent = " ".join(r.messages[-1].content for r in fake.seen)
+    assert sent.split() == text.split()  # every word sent once, in order

@@ -310,7 +310,7 @@ class TaskRunner:
         else:
             pieces = [text]
         answers = [self._ask(name, instruction, piece, labels) for piece in pieces]
-        return self._merge(name, answers)
+        return self._merge(name, answers, to)
 
     def _ask(
         self, name: str, instruction: str, text: str, labels: Sequence[str] | None
@@ -353,12 +353,16 @@ class TaskRunner:
         if name in ("keywords", "summarize"):
             key = "keywords" if name == "keywords" else "bullets"
             answer[key] = [item.strip() for item in answer[key] if item.strip()]
+            if not answer[key]:
+                raise InvalidModelOutput(f"{name}: {self.model} answered only blank {key}")
         if name == "translate":
             answer["translation"] = answer["translation"].strip()
+            if not answer["translation"]:
+                raise InvalidModelOutput(f"translate: {self.model} answered a blank translation")
         return dict(answer)
 
     @staticmethod
-    def _merge(name: str, answers: list[dict[str, Any]]) -> dict[str, Any]:
+    def _merge(name: str, answers: list[dict[str, Any]], to: str | None = None) -> dict[str, Any]:
         result = dict(answers[0])
         if name == "keywords":
             seen: dict[str, str] = {}
@@ -369,7 +373,9 @@ class TaskRunner:
         elif name == "summarize":
             result["bullets"] = [b for answer in answers for b in answer["bullets"]]
         elif name == "translate":
-            result["translation"] = " ".join(a["translation"] for a in answers)
+            # Chinese and Japanese are written without spaces between sentences.
+            joiner = "" if (to or "").lower().startswith(("zh", "ja")) else " "
+            result["translation"] = joiner.join(a["translation"] for a in answers)
         result["chunks"] = len(answers)
         return result
 
