@@ -101,6 +101,50 @@ def test_cli_tasks_go_through_a_running_server(live_server: str, tmp_path: Any) 
     assert not (tmp_path / "empty" / "models").exists()
 
 
+def test_a_task_schema_works_as_openai_response_format(live_server: str) -> None:
+    import openai
+
+    client = openai.OpenAI(base_url=f"{live_server}/v1", api_key="unused")
+    completion = client.chat.completions.create(
+        model="smollm2:135m",
+        messages=[{"role": "user", "content": "Classify: The striker scored a goal."}],
+        response_format={
+            "type": "json_schema",
+            "json_schema": {
+                "name": "classify",
+                "schema": task_schema("classify", ["sports", "cooking"]),
+            },
+        },
+        temperature=0,
+    )
+    answer = json.loads(completion.choices[0].message.content or "")
+    jsonschema.validate(answer, task_schema("classify", ["sports", "cooking"]))
+    client.close()
+
+
+def test_module_level_api_uses_the_server_at_hearth_host(live_server: str, tmp_path: Any) -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import json, hearth.sdk as h; "
+        "print(json.dumps([h.task.classify('Messi scored twice.', labels=['sports', 'cooking']), "
+        "len(h.embed('a cat')[0]), h._default().remote]))"
+    )
+    env = {
+        "HEARTH_HOME": str(tmp_path / "empty"),
+        "HEARTH_HOST": live_server.removeprefix("http://"),
+        "PATH": "",
+    }
+    out = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert out.returncode == 0, out.stderr
+    label, dims, remote = json.loads(out.stdout)
+    assert label in {"sports", "cooking"} and dims == 384 and remote is True
+    assert not (tmp_path / "empty").exists()  # nothing was built in-process
+
+
 def test_python_api_in_process(services: Any) -> None:
     h = Hearth(services=services)
     assert not h.remote

@@ -20,7 +20,12 @@ task_app = typer.Typer(
     help=(
         "Everyday NLP tasks with a chat model: the answer is constrained by a JSON schema, so it "
         "always parses. INPUT is a text, a file (read whole), or - for one text per line of stdin "
-        "(batch: one JSON object per line out)."
+        "(batch: one JSON object per line out).\n\n"
+        "\b\nExamples:\n"
+        '  hearth task classify --labels sports,politics,science "Messi scored twice."\n'
+        "  hearth task sentiment --json review.txt\n"
+        '  hearth task translate --to zh-TW "Good morning"\n'
+        "  cat reviews.txt | hearth task sentiment - > sentiments.jsonl"
     ),
     no_args_is_help=True,
     rich_markup_mode=None,
