@@ -104,6 +104,7 @@ class Engine:
         self.settings = settings
         self.store = store
         self._load_chat = load_chat or LlamaRunner
+        self._memory_cache: dict[tuple[str, int, int], int] = {}
         set_llama_verbose(settings.debug)
         self.scheduler = Scheduler(
             max_loaded=settings.max_loaded_models,
@@ -129,7 +130,7 @@ class Engine:
             raise InvalidInput(f"{record.name} is an embedding model: it cannot chat or generate; use it with embed")
         num_ctx = self._num_ctx(record, options)
         key = ("chat", str(record.model_path), num_ctx, record.adapters)
-        size = record.size + num_ctx * self.settings.num_parallel * 64 * 1024 // 2
+        size = self._memory_need(record, num_ctx)
 
         def load() -> LlamaRunner:
             return self._load_chat(
@@ -147,6 +148,22 @@ class Engine:
             yield entry
         finally:
             self.scheduler.release(entry)
+
+    def _memory_need(self, record: ModelRecord, num_ctx: int) -> int:
+        """Bytes to run `record` at `num_ctx` (weights + KV cache + compute), from its GGUF header.
+
+        Reading the header also checks the file (CorruptModel naming the model) before llama.cpp
+        sees it. Cached per file and context, so the hot path pays it once.
+        """
+        from hearth.store import memory_estimate
+
+        key = (str(record.model_path), record.model_path.stat().st_mtime_ns, num_ctx)
+        need = self._memory_cache.get(key)
+        if need is None:
+            info = self.store.gguf_info(record)
+            need = memory_estimate(info, num_ctx, self.settings.num_parallel)["total"] if info else record.size
+            self._memory_cache[key] = need
+        return need
 
     def context_length(self, model: str, options: Options | None = None) -> int:
         record = self.store.resolve(model)
