@@ -30,11 +30,13 @@ err_console = Console(stderr=True, highlight=False, soft_wrap=True)
 
 def _current_context() -> Any:
     """The running command's context (typer vendors its own click, so ask typer's)."""
+    import importlib
+
     try:
-        from typer._click.globals import get_current_context
+        globals_ = importlib.import_module("typer._click.globals")
     except ImportError:  # older typer uses click itself
-        from click import get_current_context
-    return get_current_context()
+        globals_ = importlib.import_module("click.globals")
+    return globals_.get_current_context()
 
 
 def _is_control_flow(exc: BaseException) -> bool:

@@ -7,7 +7,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import typer
 from rich.table import Table
@@ -41,12 +41,9 @@ _INT = {"top_k", "seed", "num_ctx", "num_predict", "repeat_last_n", "num_thread"
 
 def _backend(ctx: typer.Context) -> tuple[Callable[[ChatRequest], Iterator[ChatResponse]], Any]:
     """Chat through a running server when there is one (so a model is not loaded twice)."""
-    settings = get_settings(ctx)
-    try:
-        from hearth.client import find_server
-    except ImportError:
-        find_server = None  # type: ignore[assignment]
-    client = find_server(settings) if find_server else None
+    from hearth.client import find_server
+
+    client = find_server(get_settings(ctx))
     if client is not None:
         return client.chat, client
     return get_services(ctx).engine.chat, None
@@ -61,7 +58,7 @@ class ChatSession:
     options: dict[str, Any] = field(default_factory=dict)
     system: str | None = None
     messages: list[Message] = field(default_factory=list)
-    format: str | None = None
+    format: Literal["json"] | None = None
     keep_alive: str | None = None
 
     def ask(self, text: str, write: Callable[[str], None]) -> ChatResponse | None:
@@ -218,6 +215,7 @@ def run_command(
     """Chat with a model. One-shot when a prompt is given or stdin is piped."""
     if format not in (None, "json"):
         raise InvalidInput('--format must be "json"')
+    response_format: Literal["json"] | None = "json" if format == "json" else None
     chat, _client = _backend(ctx)
     services_store = None if _client is not None else get_services(ctx).store
     if services_store is not None:
@@ -227,7 +225,9 @@ def run_command(
         options["seed"] = seed
     if temperature is not None:
         options["temperature"] = temperature
-    session = ChatSession(model=model, chat=chat, options=options, system=system, format=format, keep_alive=keep_alive)
+    session = ChatSession(
+        model=model, chat=chat, options=options, system=system, format=response_format, keep_alive=keep_alive
+    )
     text = " ".join(prompt or [])
     piped = not sys.stdin.isatty()
     if piped:

@@ -36,15 +36,11 @@ __all__ = ["LlamaRunner", "Sampling", "SequenceEvent"]
 
 log = logging.getLogger(__name__)
 
-try:  # silence llama.cpp's logging unless asked (HEARTH_DEBUG); one place for it
-    from llama_cpp import _logger as _llama_logger
-except ImportError:  # pragma: no cover
-    _llama_logger = None
-
-
 def set_llama_verbose(verbose: bool) -> None:
-    if _llama_logger is not None:
-        _llama_logger.set_verbose(verbose)
+    """llama.cpp's own log lines only with HEARTH_DEBUG (they go to stderr otherwise)."""
+    from llama_cpp import _logger
+
+    _logger.set_verbose(verbose)
 
 
 @dataclass(frozen=True)
