@@ -28,13 +28,10 @@ from hearth.api.ollama import GenerateRequest, Options
 from hearth.config import Settings
 from hearth.services import Services
 
-PROMPT = (
-    "Summarise the following notes for a student.\n"
-    + " ".join(
-        f"Note {i}: language models predict the next token from the previous ones, "
-        "and quantization stores their weights in fewer bits."
-        for i in range(14)
-    )
+PROMPT = "Summarise the following notes for a student.\n" + " ".join(
+    f"Note {i}: language models predict the next token from the previous ones, "
+    "and quantization stores their weights in fewer bits."
+    for i in range(14)
 )
 
 
@@ -66,7 +63,9 @@ def raw_run(llama: llama_cpp.Llama, tokens: list[int], n_gen: int) -> tuple[floa
     return len(tokens) / (first - start), (count - 1) / (end - first)
 
 
-def hearth_run(services: Services, n_gen: int, threads: int, prompt: str) -> tuple[float, float, int]:
+def hearth_run(
+    services: Services, n_gen: int, threads: int, prompt: str
+) -> tuple[float, float, int]:
     req = GenerateRequest(
         model="smollm2:135m",
         prompt=prompt,
@@ -94,7 +93,9 @@ def cold_ttft(home: Path) -> float:
     start = time.perf_counter()
     proc = subprocess.Popen(
         [str(exe), "run", "smollm2:135m", "--temperature", "0", "Say hello."],
-        stdout=subprocess.PIPE, stdin=subprocess.DEVNULL, env=env,
+        stdout=subprocess.PIPE,
+        stdin=subprocess.DEVNULL,
+        env=env,
     )
     assert proc.stdout is not None
     proc.stdout.read(1)
@@ -104,25 +105,41 @@ def cold_ttft(home: Path) -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--tokens", type=int, default=128)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
-    results: dict[str, object] = {"model": "smollm2:135m (SmolLM2-135M-Instruct Q4_1)", "n_gen": args.tokens}
+    results: dict[str, object] = {
+        "model": "smollm2:135m (SmolLM2-135M-Instruct Q4_1)",
+        "n_gen": args.tokens,
+    }
     path = model_path()
     with tempfile.TemporaryDirectory() as tmp:
         home = Path(tmp) / "home"
         for threads in (1, 2):
-            settings = Settings.from_env().with_(home=home, num_threads=threads, num_ctx=2048, num_parallel=1)
+            settings = Settings.from_env().with_(
+                home=home, num_threads=threads, num_ctx=2048, num_parallel=1
+            )
             services = Services.create(settings)
-            llama = llama_cpp.Llama(str(path), n_ctx=2048, n_threads=threads, n_threads_batch=threads, n_batch=512, verbose=False)
+            llama = llama_cpp.Llama(
+                str(path),
+                n_ctx=2048,
+                n_threads=threads,
+                n_threads_batch=threads,
+                n_batch=512,
+                verbose=False,
+            )
             raw_pp, raw_tg, ours_pp, ours_tg = [], [], [], []
             hearth_run(services, 8, threads, prompt_for(-1))  # warm-up: load
             raw_run(llama, llama.tokenize(prompt_for(-1).encode(), add_bos=False, special=True), 8)
             for i in range(args.repeats):  # interleaved, so load changes hit both alike
                 prompt = prompt_for(i)
-                pp, tg = raw_run(llama, llama.tokenize(prompt.encode(), add_bos=False, special=True), args.tokens)
+                pp, tg = raw_run(
+                    llama, llama.tokenize(prompt.encode(), add_bos=False, special=True), args.tokens
+                )
                 raw_pp.append(pp)
                 raw_tg.append(tg)
                 pp, tg, _n = hearth_run(services, args.tokens, threads, prompt)
@@ -144,7 +161,9 @@ def main() -> None:
         print(json.dumps(results, indent=2))
         return
     print(f"model {results['model']}, {args.tokens} generated tokens, median of {args.repeats}")
-    print(f"{'threads':>7} {'raw pp t/s':>11} {'hearth pp':>10} {'ratio':>6} {'raw gen t/s':>12} {'hearth gen':>11} {'ratio':>6}")
+    print(
+        f"{'threads':>7} {'raw pp t/s':>11} {'hearth pp':>10} {'ratio':>6} {'raw gen t/s':>12} {'hearth gen':>11} {'ratio':>6}"
+    )
     for threads in (1, 2):
         r = results[f"threads={threads}"]
         assert isinstance(r, dict)

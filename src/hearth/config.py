@@ -33,7 +33,9 @@ def parse_duration(value: str | int | float | None, default: float) -> float:
     if value is None or value == "":
         return default
     if isinstance(value, bool):
-        raise InvalidInput(f"invalid duration {value!r}: use e.g. 5m, 30s, 1h or a number of seconds")
+        raise InvalidInput(
+            f"invalid duration {value!r}: use e.g. 5m, 30s, 1h or a number of seconds"
+        )
     if isinstance(value, (int, float)):
         seconds = float(value)
     else:
@@ -41,7 +43,10 @@ def parse_duration(value: str | int | float | None, default: float) -> float:
         units = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
         seconds = -1.0
         for suffix in ("ms", "s", "m", "h"):
-            if text.endswith(suffix) and text[: -len(suffix)].lstrip("-").replace(".", "", 1).isdigit():
+            if (
+                text.endswith(suffix)
+                and text[: -len(suffix)].lstrip("-").replace(".", "", 1).isdigit()
+            ):
                 seconds = float(text[: -len(suffix)]) * units[suffix]
                 break
         else:
@@ -61,22 +66,58 @@ def _split(value: str) -> tuple[str, ...]:
 # name -> (attribute, help text). Order is the order shown in --help.
 ENV_HELP: dict[str, tuple[str, str]] = {
     "HEARTH_HOME": ("home", "where models, indexes and conversations live (default ~/.hearth)"),
-    "HEARTH_HOST": ("host", "address of `hearth serve`, and where the CLI looks for it (default 127.0.0.1:11434)"),
-    "HEARTH_API_KEYS": ("api_keys", "comma-separated keys accepted as `Authorization: Bearer KEY`; required when binding beyond loopback"),
+    "HEARTH_HOST": (
+        "host",
+        "address of `hearth serve`, and where the CLI looks for it (default 127.0.0.1:11434)",
+    ),
+    "HEARTH_API_KEYS": (
+        "api_keys",
+        "comma-separated keys accepted as `Authorization: Bearer KEY`; required when binding beyond loopback",
+    ),
     "HEARTH_ORIGINS": ("origins", "comma-separated extra CORS origins allowed to call the API"),
-    "HEARTH_KEEP_ALIVE": ("keep_alive", "how long an idle model stays loaded (default 5m; -1 forever, 0 unload at once)"),
-    "HEARTH_MAX_LOADED_MODELS": ("max_loaded_models", "most models kept loaded at once (default 2)"),
-    "HEARTH_MEMORY_BUDGET": ("memory_budget", "bytes of RAM loaded models may use (default: 75% of the machine's memory)"),
+    "HEARTH_KEEP_ALIVE": (
+        "keep_alive",
+        "how long an idle model stays loaded (default 5m; -1 forever, 0 unload at once)",
+    ),
+    "HEARTH_MAX_LOADED_MODELS": (
+        "max_loaded_models",
+        "most models kept loaded at once (default 2)",
+    ),
+    "HEARTH_MEMORY_BUDGET": (
+        "memory_budget",
+        "bytes of RAM loaded models may use (default: 75% of the machine's memory)",
+    ),
     "HEARTH_NUM_PARALLEL": ("num_parallel", "sequences decoded together per model (default 4)"),
     "HEARTH_MAX_QUEUE": ("max_queue", "requests waiting for a model before 503 (default 64)"),
-    "HEARTH_NUM_THREADS": ("num_threads", "CPU threads for inference (default: measured best for this machine)"),
+    "HEARTH_NUM_THREADS": (
+        "num_threads",
+        "CPU threads for inference (default: measured best for this machine)",
+    ),
     "HEARTH_NUM_CTX": ("num_ctx", "default context length in tokens (default 4096)"),
-    "HEARTH_MAX_BODY": ("max_body_bytes", "largest accepted request body in bytes (default 256 MiB)"),
-    "HEARTH_DEFAULT_MODEL": ("default_model", "chat model used when none is named (default smollm2:135m)"),
-    "HEARTH_EMBED_MODEL": ("embed_model", "embedding model used for documents (default multilingual-e5-small)"),
-    "HEARTH_OLLAMA_REGISTRY": ("ollama_registry", "base URL of the Ollama registry (default https://registry.ollama.ai)"),
-    "HEARTH_HF_ENDPOINT": ("hf_endpoint", "base URL of Hugging Face (default https://huggingface.co)"),
-    "HEARTH_WHISPER_MODEL": ("whisper_model", "speech model: `base` (bundled), a folder name in HEARTH_HOME/models/whisper, or a path to a CTranslate2 Whisper model"),
+    "HEARTH_MAX_BODY": (
+        "max_body_bytes",
+        "largest accepted request body in bytes (default 256 MiB)",
+    ),
+    "HEARTH_DEFAULT_MODEL": (
+        "default_model",
+        "chat model used when none is named (default smollm2:135m)",
+    ),
+    "HEARTH_EMBED_MODEL": (
+        "embed_model",
+        "embedding model used for documents (default multilingual-e5-small)",
+    ),
+    "HEARTH_OLLAMA_REGISTRY": (
+        "ollama_registry",
+        "base URL of the Ollama registry (default https://registry.ollama.ai)",
+    ),
+    "HEARTH_HF_ENDPOINT": (
+        "hf_endpoint",
+        "base URL of Hugging Face (default https://huggingface.co)",
+    ),
+    "HEARTH_WHISPER_MODEL": (
+        "whisper_model",
+        "speech model: `base` (bundled), a folder name in HEARTH_HOME/models/whisper, or a path to a CTranslate2 Whisper model",
+    ),
     "HEARTH_DEBUG": ("debug", "1 to show tracebacks and debug logs"),
 }
 

@@ -25,7 +25,15 @@ def env(tmp_path: Path) -> dict[str, str]:
 
 def test_one_shot_run_is_deterministic(env: dict[str, str]) -> None:
     runner = CliRunner()
-    args = ["run", "smollm2:135m", "--temperature", "0", "--seed", "1", "What is the capital of France?"]
+    args = [
+        "run",
+        "smollm2:135m",
+        "--temperature",
+        "0",
+        "--seed",
+        "1",
+        "What is the capital of France?",
+    ]
     first = runner.invoke(app, args, env=env)
     second = runner.invoke(app, args, env=env)
     assert first.exit_code == 0, first.output
@@ -35,8 +43,10 @@ def test_one_shot_run_is_deterministic(env: dict[str, str]) -> None:
 
 def test_piped_stdin_and_json_format(env: dict[str, str]) -> None:
     result = CliRunner().invoke(
-        app, ["run", "smollm2:135m", "--format", "json", "--temperature", "0"],
-        input="Give a JSON object with a key named color.", env=env,
+        app,
+        ["run", "smollm2:135m", "--format", "json", "--temperature", "0"],
+        input="Give a JSON object with a key named color.",
+        env=env,
     )
     assert result.exit_code == 0, result.output
     assert isinstance(json.loads(result.stdout), dict)
@@ -50,17 +60,25 @@ def test_unknown_model_is_one_line_with_pull_hint(env: dict[str, str]) -> None:
 
 
 def test_tokenize_openai_encoding_counts_chinese(env: dict[str, str]) -> None:
-    result = CliRunner().invoke(app, ["tokenize", "--encoding", "cl100k_base", "--json", "什麼是自然語言處理"], env=env)
+    result = CliRunner().invoke(
+        app, ["tokenize", "--encoding", "cl100k_base", "--json", "什麼是自然語言處理"], env=env
+    )
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)
-    assert data["characters"] == 9 and data["tokens"] > 9  # Chinese costs more than a token per character
+    assert (
+        data["characters"] == 9 and data["tokens"] > 9
+    )  # Chinese costs more than a token per character
     assert data["tokens"] == len(data["ids"]) == len(data["pieces"])
-    english = CliRunner().invoke(app, ["tokenize", "-e", "cl100k_base", "--json", "natural language processing"], env=env)
+    english = CliRunner().invoke(
+        app, ["tokenize", "-e", "cl100k_base", "--json", "natural language processing"], env=env
+    )
     assert json.loads(english.stdout)["characters_per_token"] > 4
 
 
 def test_tokenize_with_model(env: dict[str, str]) -> None:
-    result = CliRunner().invoke(app, ["tokenize", "--model", "smollm2:135m", "--json", "Hello world"], env=env)
+    result = CliRunner().invoke(
+        app, ["tokenize", "--model", "smollm2:135m", "--json", "Hello world"], env=env
+    )
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)
     assert "".join(data["pieces"]) == "Hello world"
@@ -71,23 +89,34 @@ def test_ps_without_server_says_so(env: dict[str, str]) -> None:
     assert result.exit_code == 1 and "hearth serve" in result.output
 
 
-@pytest.mark.skipif(shutil.which("script") is None, reason="needs util-linux `script` for a terminal")
+@pytest.mark.skipif(
+    shutil.which("script") is None, reason="needs util-linux `script` for a terminal"
+)
 def test_interactive_session_commands(env: dict[str, str]) -> None:
     """The real `hearth` process: /set, /show info, a message, /clear and /bye."""
-    script = "\n".join([
-        "/set parameter temperature 0",
-        "/set system Answer in one short sentence.",
-        "/show info",
-        '"""What is',
-        'the capital of France?"""',
-        "/clear",
-        "/bye",
-    ]) + "\n"
+    script = (
+        "\n".join(
+            [
+                "/set parameter temperature 0",
+                "/set system Answer in one short sentence.",
+                "/show info",
+                '"""What is',
+                'the capital of France?"""',
+                "/clear",
+                "/bye",
+            ]
+        )
+        + "\n"
+    )
     exe = Path(sys.executable).with_name("hearth")
     # `script` gives the command a terminal, as a person has (piped stdin means one-shot).
     proc = subprocess.run(
         ["script", "-qec", f"{exe} run smollm2:135m", "/dev/null"],
-        input=script, capture_output=True, text=True, env={**os.environ, **env}, timeout=300,
+        input=script,
+        capture_output=True,
+        text=True,
+        env={**os.environ, **env},
+        timeout=300,
     )
     assert proc.returncode == 0, proc.stderr
     assert "Set parameter temperature to 0" in proc.stdout

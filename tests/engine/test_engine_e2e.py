@@ -19,7 +19,12 @@ GREEDY = {"temperature": 0, "seed": 42, "num_predict": 24}
 
 
 def _chat(services: Any, text: str, **extra: Any) -> tuple[str, Any]:
-    req = ChatRequest(model=MODEL, messages=[Message(role="user", content=text)], options=Options(**GREEDY), **extra)
+    req = ChatRequest(
+        model=MODEL,
+        messages=[Message(role="user", content=text)],
+        options=Options(**GREEDY),
+        **extra,
+    )
     chunks = list(services.engine.chat(req))
     return "".join(c.message.content or "" for c in chunks), chunks[-1]
 
@@ -67,7 +72,10 @@ def test_json_schema_output_validates(services: Any) -> None:
 
 def test_generate_raw_and_stop(services: Any) -> None:
     req = GenerateRequest(
-        model=MODEL, prompt="1, 2, 3, 4,", raw=True, options=Options(temperature=0, num_predict=20, stop=["7"])
+        model=MODEL,
+        prompt="1, 2, 3, 4,",
+        raw=True,
+        options=Options(temperature=0, num_predict=20, stop=["7"]),
     )
     chunks = list(services.engine.generate(req))
     text = "".join(c.response for c in chunks)
@@ -77,14 +85,17 @@ def test_generate_raw_and_stop(services: Any) -> None:
 
 def test_prompt_over_context_is_a_clear_error(services: Any) -> None:
     long = "word " * 400
-    req = ChatRequest(model=MODEL, messages=[Message(role="user", content=long)], options=Options(num_ctx=128))
+    req = ChatRequest(
+        model=MODEL, messages=[Message(role="user", content=long)], options=Options(num_ctx=128)
+    )
     with pytest.raises(ContextOverflow, match="context is 128 tokens"):
         list(services.engine.chat(req))
 
 
 def test_closing_the_stream_stops_generation(services: Any) -> None:
     req = ChatRequest(
-        model=MODEL, messages=[Message(role="user", content="Write a long story.")],
+        model=MODEL,
+        messages=[Message(role="user", content="Write a long story.")],
         options=Options(temperature=0.7, seed=1, num_predict=500),
     )
     stream = services.engine.chat(req)
@@ -111,7 +122,11 @@ def test_empty_request_loads_and_keep_alive_zero_unloads(services: Any) -> None:
 
 
 def test_embeddings_of_both_kinds_of_model(services: Any) -> None:
-    e5 = services.engine.embed("multilingual-e5-small", ["自然語言處理", "natural language processing", "烤鴨"], kind="passage")
+    e5 = services.engine.embed(
+        "multilingual-e5-small",
+        ["自然語言處理", "natural language processing", "烤鴨"],
+        kind="passage",
+    )
     assert e5.embeddings.shape == (3, 384)
     sims = e5.embeddings @ e5.embeddings[0]
     assert sims[1] > sims[2]  # the translation is closer than an unrelated word
@@ -121,9 +136,19 @@ def test_embeddings_of_both_kinds_of_model(services: Any) -> None:
 
 def test_unknown_model_and_bad_role(services: Any) -> None:
     with pytest.raises(ModelNotFound, match="hearth pull"):
-        list(services.engine.chat(ChatRequest(model="nope:1b", messages=[Message(role="user", content="x")])))
+        list(
+            services.engine.chat(
+                ChatRequest(model="nope:1b", messages=[Message(role="user", content="x")])
+            )
+        )
     with pytest.raises(InvalidInput, match="embedding model"):
-        list(services.engine.chat(ChatRequest(model="multilingual-e5-small", messages=[Message(role="user", content="x")])))
+        list(
+            services.engine.chat(
+                ChatRequest(
+                    model="multilingual-e5-small", messages=[Message(role="user", content="x")]
+                )
+            )
+        )
 
 
 def test_next_turn_reuses_the_cached_prefix(services: Any) -> None:

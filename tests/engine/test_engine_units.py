@@ -76,7 +76,9 @@ def test_parse_tool_calls() -> None:
     text, calls = parse_tool_calls('{"name": "get_weather", "arguments": {"city": "Taipei"}}')
     assert text == "" and calls[0].function.name == "get_weather"
     assert calls[0].function.arguments == {"city": "Taipei"}
-    text, calls = parse_tool_calls('Sure. <tool_call>{"name": "f", "arguments": "{\\"x\\": 1}"}</tool_call>')
+    text, calls = parse_tool_calls(
+        'Sure. <tool_call>{"name": "f", "arguments": "{\\"x\\": 1}"}</tool_call>'
+    )
     assert text == "Sure." and calls[0].function.arguments == {"x": 1}
     text, calls = parse_tool_calls("The weather is {not json}")
     assert calls == [] and text == "The weather is {not json}"
@@ -94,7 +96,9 @@ def test_parse_duration() -> None:
 
 
 def test_settings_from_env() -> None:
-    s = Settings.from_env({"HEARTH_HOST": "0.0.0.0:8080", "HEARTH_API_KEYS": "a, b", "HEARTH_KEEP_ALIVE": "10m"})
+    s = Settings.from_env(
+        {"HEARTH_HOST": "0.0.0.0:8080", "HEARTH_API_KEYS": "a, b", "HEARTH_KEEP_ALIVE": "10m"}
+    )
     assert s.host_port == ("0.0.0.0", 8080)
     assert s.api_keys == ("a", "b")
     assert s.keep_alive == 600
@@ -110,7 +114,12 @@ class _Runner:
 
 
 def _scheduler(max_loaded: int = 1, budget: int = 0, max_queue: int = 8) -> Scheduler:
-    return Scheduler(max_loaded=max_loaded, memory_budget=budget, max_queue=max_queue, close_runner=lambda r: setattr(r, "closed", True))
+    return Scheduler(
+        max_loaded=max_loaded,
+        memory_budget=budget,
+        max_queue=max_queue,
+        close_runner=lambda r: setattr(r, "closed", True),
+    )
 
 
 def test_scheduler_reuses_and_evicts_lru() -> None:

@@ -202,7 +202,14 @@ class FakeEngine:
         finally:
             self.closed.set()
 
-    def embed(self, model: str, texts: list[str], kind: Any = None, keep_alive: Any = None, truncate: bool = True) -> Any:
+    def embed(
+        self,
+        model: str,
+        texts: list[str],
+        kind: Any = None,
+        keep_alive: Any = None,
+        truncate: bool = True,
+    ) -> Any:
         self.store.resolve(model)
         if not texts:
             raise InvalidInput("nothing to embed")

@@ -123,7 +123,9 @@ class HearthGroup(TyperGroup):
             if _debug():
                 traceback.print_exc()
             name = f" {exc.filename}" if getattr(exc, "filename", None) else ""
-            err_console.print(f"[bold red]Error:[/] {exc.strerror or exc}{name}", markup=True, highlight=False)
+            err_console.print(
+                f"[bold red]Error:[/] {exc.strerror or exc}{name}", markup=True, highlight=False
+            )
             raise typer.Exit(1) from None
         except Exception as exc:
             if _is_control_flow(exc):

@@ -35,7 +35,15 @@ INTERACTIVE_HELP = """Available commands:
   /?, /help                this help
 Use \"\"\" to begin and end a multi-line message."""
 
-_FLOAT = {"temperature", "top_p", "min_p", "repeat_penalty", "typical_p", "presence_penalty", "frequency_penalty"}
+_FLOAT = {
+    "temperature",
+    "top_p",
+    "min_p",
+    "repeat_penalty",
+    "typical_p",
+    "presence_penalty",
+    "frequency_penalty",
+}
 _INT = {"top_k", "seed", "num_ctx", "num_predict", "repeat_last_n", "num_thread"}
 
 
@@ -88,7 +96,10 @@ class ChatSession:
             close = getattr(stream, "close", None)
             if close:
                 close()
-        self.messages += [Message(role="user", content=text), Message(role="assistant", content="".join(parts))]
+        self.messages += [
+            Message(role="user", content=text),
+            Message(role="assistant", content="".join(parts)),
+        ]
         return final
 
     def set_parameter(self, name: str, value: str) -> None:
@@ -204,12 +215,20 @@ def _interactive(session: ChatSession, show_info: Callable[[], None], verbose: b
 def run_command(
     ctx: typer.Context,
     model: str = typer.Argument(..., help="Model name, e.g. smollm2:135m"),
-    prompt: list[str] = typer.Argument(None, help="Prompt for a one-shot answer (else interactive)"),
+    prompt: list[str] = typer.Argument(
+        None, help="Prompt for a one-shot answer (else interactive)"
+    ),
     format: str = typer.Option(None, "--format", help='Response format: "json"'),
-    verbose: bool = typer.Option(False, "--verbose", help="Show prompt and generation rates (tokens/s)"),
+    verbose: bool = typer.Option(
+        False, "--verbose", help="Show prompt and generation rates (tokens/s)"
+    ),
     system: str = typer.Option(None, "--system", help="System message"),
-    keep_alive: str = typer.Option(None, "--keepalive", help="How long to keep the model loaded (e.g. 5m)"),
-    seed: int = typer.Option(None, "--seed", help="Sampling seed (with --temperature 0 for determinism)"),
+    keep_alive: str = typer.Option(
+        None, "--keepalive", help="How long to keep the model loaded (e.g. 5m)"
+    ),
+    seed: int = typer.Option(
+        None, "--seed", help="Sampling seed (with --temperature 0 for determinism)"
+    ),
     temperature: float = typer.Option(None, "--temperature", help="Sampling temperature"),
 ) -> None:
     """Chat with a model. One-shot when a prompt is given or stdin is piped."""
@@ -226,7 +245,12 @@ def run_command(
     if temperature is not None:
         options["temperature"] = temperature
     session = ChatSession(
-        model=model, chat=chat, options=options, system=system, format=response_format, keep_alive=keep_alive
+        model=model,
+        chat=chat,
+        options=options,
+        system=system,
+        format=response_format,
+        keep_alive=keep_alive,
     )
     text = " ".join(prompt or [])
     piped = not sys.stdin.isatty()
@@ -262,7 +286,9 @@ def run_command(
     _interactive(session, show_info, verbose)
 
 
-def ps_command(ctx: typer.Context, as_json: bool = typer.Option(False, "--json", help="Print JSON")) -> None:
+def ps_command(
+    ctx: typer.Context, as_json: bool = typer.Option(False, "--json", help="Print JSON")
+) -> None:
     """List the models loaded by the running server."""
     from hearth.client import find_server
 
@@ -276,11 +302,15 @@ def ps_command(ctx: typer.Context, as_json: bool = typer.Option(False, "--json",
     table = Table("NAME", "ID", "SIZE", "CONTEXT", "UNTIL", box=None, pad_edge=False)
     for m in models:
         until = "Forever" if m.expires_at is None else _until(m.expires_at.timestamp())
-        table.add_row(m.name, m.digest[:12], human_bytes(m.size), str(m.context_length or ""), until)
+        table.add_row(
+            m.name, m.digest[:12], human_bytes(m.size), str(m.context_length or ""), until
+        )
     console.print(table)
 
 
-def stop_command(ctx: typer.Context, model: str = typer.Argument(..., help="Model to unload")) -> None:
+def stop_command(
+    ctx: typer.Context, model: str = typer.Argument(..., help="Model to unload")
+) -> None:
     """Unload a model from the running server."""
     from hearth.client import find_server
 
@@ -299,7 +329,6 @@ def _until(ts: float) -> str:
     return f"{int(left // 60)} minutes from now"
 
 
-
 def _piece(data: bytes) -> str:
     try:
         return data.decode("utf-8")
@@ -311,7 +340,9 @@ def tokenize_command(
     ctx: typer.Context,
     text: list[str] = typer.Argument(None, help="Text to tokenize (or pipe it on stdin)"),
     model: str = typer.Option(None, "--model", "-m", help="Tokenize with this model's tokenizer"),
-    encoding: str = typer.Option(None, "--encoding", "-e", help="An OpenAI encoding: cl100k_base or o200k_base"),
+    encoding: str = typer.Option(
+        None, "--encoding", "-e", help="An OpenAI encoding: cl100k_base or o200k_base"
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print JSON"),
 ) -> None:
     """Show how a text is cut into tokens: count, ids, pieces, characters per token."""
@@ -319,7 +350,7 @@ def tokenize_command(
     if not body and not sys.stdin.isatty():
         body = sys.stdin.read()
     if not body:
-        raise InvalidInput("give a text to tokenize, e.g. hearth tokenize \"自然語言處理\"")
+        raise InvalidInput('give a text to tokenize, e.g. hearth tokenize "自然語言處理"')
     if model and encoding:
         raise InvalidInput("use either --model or --encoding, not both")
     if encoding:

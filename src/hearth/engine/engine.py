@@ -127,7 +127,9 @@ class Engine:
         self, record: ModelRecord, options: Options, keep_alive: float
     ) -> Iterator[Loaded]:
         if record.kind != "llm" or record.format != "gguf":
-            raise InvalidInput(f"{record.name} is an embedding model: it cannot chat or generate; use it with embed")
+            raise InvalidInput(
+                f"{record.name} is an embedding model: it cannot chat or generate; use it with embed"
+            )
         num_ctx = self._num_ctx(record, options)
         key = ("chat", str(record.model_path), num_ctx, record.adapters)
         size = self._memory_need(record, num_ctx)
@@ -161,7 +163,11 @@ class Engine:
         need = self._memory_cache.get(key)
         if need is None:
             info = self.store.gguf_info(record)
-            need = memory_estimate(info, num_ctx, self.settings.num_parallel)["total"] if info else record.size
+            need = (
+                memory_estimate(info, num_ctx, self.settings.num_parallel)["total"]
+                if info
+                else record.size
+            )
             self._memory_cache[key] = need
         return need
 
@@ -229,7 +235,9 @@ class Engine:
         self.scheduler.close()
 
     @contextmanager
-    def lease(self, model: str, *, n_ctx: int | None = None, logits_all: bool = True) -> Iterator[Lease]:
+    def lease(
+        self, model: str, *, n_ctx: int | None = None, logits_all: bool = True
+    ) -> Iterator[Lease]:
         """A private llama_cpp.Llama of `model` (own context, logits of every token)."""
         import llama_cpp
 
@@ -273,7 +281,9 @@ class Engine:
             key = ("gguf-embed", str(record.model_path), n_ctx)
 
             def load() -> Any:
-                return GgufEmbedder(record.model_path, n_ctx=n_ctx, n_threads=self.settings.threads())
+                return GgufEmbedder(
+                    record.model_path, n_ctx=n_ctx, n_threads=self.settings.threads()
+                )
 
         entry = self.scheduler.acquire(
             f"embed:{record.name}", key, record.size, self._keep_alive(keep_alive), load
@@ -307,7 +317,11 @@ class Engine:
         return self._chat_stream(record, req, options, keep_alive, grammar, messages)
 
     def _build_messages(
-        self, record: ModelRecord, messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None, template: ChatTemplate
+        self,
+        record: ModelRecord,
+        messages: list[dict[str, Any]],
+        tools: list[dict[str, Any]] | None,
+        template: ChatTemplate,
     ) -> list[dict[str, Any]]:
         preset = [m.model_dump(exclude_none=True) for m in record.messages]
         convo = preset + messages
@@ -324,12 +338,20 @@ class Engine:
         for m in convo:
             if m.get("tool_calls"):
                 m["tool_calls"] = [
-                    {"type": "function", "function": {"name": c["function"]["name"], "arguments": c["function"].get("arguments", {})}}
+                    {
+                        "type": "function",
+                        "function": {
+                            "name": c["function"]["name"],
+                            "arguments": c["function"].get("arguments", {}),
+                        },
+                    }
                     for c in m["tool_calls"]
                 ]
         return convo
 
-    def _template(self, record: ModelRecord, runner: LlamaRunner, override: str | None = None) -> ChatTemplate:
+    def _template(
+        self, record: ModelRecord, runner: LlamaRunner, override: str | None = None
+    ) -> ChatTemplate:
         source = override or record.template or runner.metadata.get("tokenizer.chat_template")
         return ChatTemplate(source, bos_token=runner.bos_token, eos_token=runner.eos_token)
 
@@ -341,13 +363,19 @@ class Engine:
     def _sampling(options: Options, grammar: str | None) -> Sampling:
         d = Sampling()
         return Sampling(
-            temperature=d.temperature if options.temperature is None else float(options.temperature),
+            temperature=d.temperature
+            if options.temperature is None
+            else float(options.temperature),
             top_k=d.top_k if options.top_k is None else int(options.top_k),
             top_p=d.top_p if options.top_p is None else float(options.top_p),
             min_p=d.min_p if options.min_p is None else float(options.min_p),
             typical_p=d.typical_p if options.typical_p is None else float(options.typical_p),
-            repeat_penalty=d.repeat_penalty if options.repeat_penalty is None else float(options.repeat_penalty),
-            repeat_last_n=d.repeat_last_n if options.repeat_last_n is None else int(options.repeat_last_n),
+            repeat_penalty=d.repeat_penalty
+            if options.repeat_penalty is None
+            else float(options.repeat_penalty),
+            repeat_last_n=d.repeat_last_n
+            if options.repeat_last_n is None
+            else int(options.repeat_last_n),
             presence_penalty=float(options.presence_penalty or 0.0),
             frequency_penalty=float(options.frequency_penalty or 0.0),
             seed=-1 if options.seed is None else int(options.seed),
@@ -373,9 +401,14 @@ class Engine:
             ids = self._prompt_tokens(runner, prompt, template)
             stop = tuple(options.stop or ())
             events = runner.generate(
-                ids, self._sampling(options, grammar), max_tokens=self._max_tokens(options), stop=stop
+                ids,
+                self._sampling(options, grammar),
+                max_tokens=self._max_tokens(options),
+                stop=stop,
             )
-            yield from self._chat_chunks(record, events, started, _load_ns(entry, started), buffer=bool(tools))
+            yield from self._chat_chunks(
+                record, events, started, _load_ns(entry, started), buffer=bool(tools)
+            )
 
     @staticmethod
     def _max_tokens(options: Options) -> int:
@@ -398,7 +431,9 @@ class Engine:
                     parts.append(event.text)
                 elif event.text and not event.done:
                     yield ChatResponse(
-                        model=record.name, created_at=_now(), message=Message(role="assistant", content=event.text)
+                        model=record.name,
+                        created_at=_now(),
+                        message=Message(role="assistant", content=event.text),
                     )
                 if event.done:
                     content = "".join(parts) + (event.text if buffer else "")
@@ -432,13 +467,20 @@ class Engine:
         keep_alive = self._keep_alive(req.keep_alive)
         grammar = grammar_for_format(req.format)
         if req.suffix:
-            raise InvalidInput("suffix (fill-in-the-middle) is not supported by this model's template")
+            raise InvalidInput(
+                "suffix (fill-in-the-middle) is not supported by this model's template"
+            )
         if not req.prompt and not req.context:
             return self._load_only(record, options, keep_alive, chat=False)
         return self._generate_stream(record, req, options, keep_alive, grammar)
 
     def _generate_stream(
-        self, record: ModelRecord, req: GenerateRequest, options: Options, keep_alive: float, grammar: str | None
+        self,
+        record: ModelRecord,
+        req: GenerateRequest,
+        options: Options,
+        keep_alive: float,
+        grammar: str | None,
     ) -> Iterator[GenerateResponse]:
         started = time.perf_counter_ns()
         with self._chat_model(record, options, keep_alive) as entry:
@@ -458,7 +500,9 @@ class Engine:
             if req.context:
                 ids = list(req.context) + ids
             events = runner.generate(
-                ids, self._sampling(options, grammar), max_tokens=self._max_tokens(options),
+                ids,
+                self._sampling(options, grammar),
+                max_tokens=self._max_tokens(options),
                 stop=tuple(options.stop or ()),
             )
             try:
@@ -479,11 +523,15 @@ class Engine:
                             eval_duration=event.generate_ns,
                         )
                     elif event.text:
-                        yield GenerateResponse(model=record.name, created_at=_now(), response=event.text)
+                        yield GenerateResponse(
+                            model=record.name, created_at=_now(), response=event.text
+                        )
             finally:
                 events.close()  # type: ignore[attr-defined]
 
-    def _load_only(self, record: ModelRecord, options: Options, keep_alive: float, *, chat: bool) -> Iterator[Any]:
+    def _load_only(
+        self, record: ModelRecord, options: Options, keep_alive: float, *, chat: bool
+    ) -> Iterator[Any]:
         """An empty request loads the model (or, with keep_alive 0, unloads it)."""
         started = time.perf_counter_ns()
         if keep_alive <= 0:
@@ -495,8 +543,12 @@ class Engine:
                 load_ns = _load_ns(entry, started)
             reason = "load"
         common = dict(
-            model=record.name, created_at=_now(), done=True, done_reason=reason,
-            total_duration=time.perf_counter_ns() - started, load_duration=load_ns,
+            model=record.name,
+            created_at=_now(),
+            done=True,
+            done_reason=reason,
+            total_duration=time.perf_counter_ns() - started,
+            load_duration=load_ns,
         )
         if chat:
             return iter([ChatResponse(message=Message(role="assistant", content=""), **common)])  # type: ignore[arg-type]
@@ -509,7 +561,9 @@ def parse_tool_calls(text: str) -> tuple[str, list[ToolCall]]:
     candidates = _TOOL_CALL.findall(text)
     rest = _TOOL_CALL.sub("", text).strip()
     if not candidates:
-        stripped = text.strip().removeprefix("```json").removeprefix("```").removesuffix("```").strip()
+        stripped = (
+            text.strip().removeprefix("```json").removeprefix("```").removesuffix("```").strip()
+        )
         lines = [ln for ln in stripped.splitlines() if ln.strip()]
         if lines and all(ln.strip().startswith("{") for ln in lines):
             candidates = [ln.strip() for ln in lines] if len(lines) > 1 else [stripped]
@@ -531,7 +585,11 @@ def parse_tool_calls(text: str) -> tuple[str, list[ToolCall]]:
             ToolCall(
                 id=f"call_{uuid.uuid4().hex[:12]}",
                 type="function",
-                function=ToolCallFunction(name=str(obj["name"]), arguments=args if isinstance(args, dict) else {}, index=len(calls)),
+                function=ToolCallFunction(
+                    name=str(obj["name"]),
+                    arguments=args if isinstance(args, dict) else {},
+                    index=len(calls),
+                ),
             )
         )
     return (rest if calls else text), calls

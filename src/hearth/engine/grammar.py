@@ -34,4 +34,6 @@ def grammar_for_format(fmt: str | dict[str, Any] | None) -> str | None:
     try:
         return json_schema_to_gbnf(json.dumps(fmt))
     except Exception as exc:  # the converter raises bare Exceptions/ValueErrors
-        raise InvalidInput(f"format: this JSON schema is not supported for constrained output: {exc}") from exc
+        raise InvalidInput(
+            f"format: this JSON schema is not supported for constrained output: {exc}"
+        ) from exc

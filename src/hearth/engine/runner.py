@@ -36,6 +36,7 @@ __all__ = ["LlamaRunner", "Sampling", "SequenceEvent"]
 
 log = logging.getLogger(__name__)
 
+
 def set_llama_verbose(verbose: bool) -> None:
     """llama.cpp's own log lines only with HEARTH_DEBUG (they go to stderr otherwise)."""
     from llama_cpp import _logger
@@ -137,7 +138,9 @@ class LlamaRunner:
         cparams.n_seq_max = self.n_parallel
         cparams.n_threads = n_threads
         cparams.n_threads_batch = n_threads
-        cparams.kv_unified = False  # one KV stream per sequence: results do not depend on neighbours
+        cparams.kv_unified = (
+            False  # one KV stream per sequence: results do not depend on neighbours
+        )
         cparams.no_perf = True
         try:
             self.ctx = internals.LlamaContext(model=self.model, params=cparams, verbose=False)
@@ -152,7 +155,9 @@ class LlamaRunner:
             handle = llama_cpp.llama_adapter_lora_init(self.model.model, str(adapter).encode())
             if not handle:
                 self.close()
-                raise CorruptModel(f"could not load the LoRA adapter {adapter.name}: not a LoRA GGUF for this model")
+                raise CorruptModel(
+                    f"could not load the LoRA adapter {adapter.name}: not a LoRA GGUF for this model"
+                )
             llama_cpp.llama_set_adapter_lora(self.ctx.ctx, handle, 1.0)
             self._adapters.append(handle)
         self.batch = internals.LlamaBatch(n_tokens=n_batch, embd=0, n_seq_max=1, verbose=False)
@@ -365,7 +370,11 @@ class LlamaRunner:
                     if self._closed:
                         for seq in [*self._active, *self._waiting]:
                             seq.events.put(
-                                SequenceEvent(error=HearthError("the model was unloaded while answering; retry"))
+                                SequenceEvent(
+                                    error=HearthError(
+                                        "the model was unloaded while answering; retry"
+                                    )
+                                )
                             )
                             self._release(seq)
                         self._active.clear()

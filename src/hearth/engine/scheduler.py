@@ -91,7 +91,9 @@ class Scheduler:
             self._waiting += 1
             try:
                 if self.max_queue and self._waiting > self.max_queue:
-                    raise Busy(f"too many requests are waiting for a model (HEARTH_MAX_QUEUE={self.max_queue}); retry shortly")
+                    raise Busy(
+                        f"too many requests are waiting for a model (HEARTH_MAX_QUEUE={self.max_queue}); retry shortly"
+                    )
                 # Make room: an old version of this model, then idle LRU models.
                 while True:
                     entry = self._models.get(name)
@@ -118,7 +120,9 @@ class Scheduler:
                         raise Busy("timed out waiting for memory to load the model; retry shortly")
                     self._lock.wait(timeout=min(left, 1.0))
                 # Reserve the slot before loading, outside the lock.
-                placeholder = Loaded(name=name, key=key, runner=None, size=size, keep_alive=keep_alive, users=1)
+                placeholder = Loaded(
+                    name=name, key=key, runner=None, size=size, keep_alive=keep_alive, users=1
+                )
                 self._models[name] = placeholder
             finally:
                 self._waiting -= 1
@@ -206,7 +210,11 @@ class Scheduler:
                     return
                 now = time.time()
                 for entry in list(self._models.values()):
-                    if entry.users == 0 and entry.expires_at is not None and entry.expires_at <= now:
+                    if (
+                        entry.users == 0
+                        and entry.expires_at is not None
+                        and entry.expires_at <= now
+                    ):
                         log.info("keep_alive expired: unloading %s", entry.name)
                         self._unload_locked(entry)
                 self._lock.wait(timeout=1.0)

@@ -61,7 +61,12 @@ _GO_FIELD = re.compile(r"(\$?)\.([A-Za-z_][A-Za-z0-9_]*)")
 
 def is_go_template(text: str) -> bool:
     """True when `text` uses Ollama's Go-template syntax ({{ .Field }})."""
-    return bool(re.search(r"\{\{-?\s*(?:if |range |with |end|else|\.|\$\.|eq |ne |and |or |not )", text)) and "{%" not in text
+    return (
+        bool(
+            re.search(r"\{\{-?\s*(?:if |range |with |end|else|\.|\$\.|eq |ne |and |or |not )", text)
+        )
+        and "{%" not in text
+    )
 
 
 def _go_expr(expr: str, scope: str | None) -> str:
@@ -149,9 +154,7 @@ def go_to_jinja(text: str) -> str:
 class ChatTemplate:
     """Renders messages to a prompt string."""
 
-    def __init__(
-        self, source: str | None, *, bos_token: str = "", eos_token: str = ""
-    ) -> None:
+    def __init__(self, source: str | None, *, bos_token: str = "", eos_token: str = "") -> None:
         self.source = source or CHATML
         self.is_go = is_go_template(self.source)
         self.bos_token = bos_token
@@ -162,7 +165,9 @@ class ChatTemplate:
             else:
                 self._template = _environment().from_string(self.source)
         except jinja2.TemplateSyntaxError as exc:
-            raise InvalidInput(f"chat template is not valid: {exc.message} (line {exc.lineno})") from exc
+            raise InvalidInput(
+                f"chat template is not valid: {exc.message} (line {exc.lineno})"
+            ) from exc
 
     @property
     def uses_tools(self) -> bool:

@@ -210,7 +210,12 @@ def embed(request: Request, body: EmbedRequest) -> Response:
     texts = [body.input] if isinstance(body.input, str) else list(body.input or [])
     start = time.perf_counter_ns()
     vectors, tokens = embed_texts(
-        services, body.model, texts, body.keep_alive, body.dimensions, truncate=body.truncate is not False
+        services,
+        body.model,
+        texts,
+        body.keep_alive,
+        body.dimensions,
+        truncate=body.truncate is not False,
     )
     answer = EmbedResponse(
         model=body.model,
