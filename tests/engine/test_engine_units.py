@@ -215,3 +215,27 @@ def test_scheduler_concurrent_first_requests_load_once() -> None:
         t.join(timeout=10)
     assert len(loads) == 1 and len(got) == 3 and all(r is got[0] for r in got)
     sched.close()
+
+
+def test_thread_tuner_follows_the_faster_count() -> None:
+    from hearth.engine.runner import ThreadTuner
+
+    tuner = ThreadTuner(2, every=4, probe=2)
+    speed = {1: 0.016, 2: 0.008}  # idle machine: 2 threads twice as fast
+
+    def run(steps: int) -> None:
+        for _ in range(steps):
+            threads = tuner.choose(True)
+            tuner.record(threads, speed[threads])
+
+    run(20)
+    assert tuner.current == 2
+    speed[2] = 0.2  # another process takes a core: 2 threads collapse
+    run(3)
+    assert tuner.current == 1
+    run(200)
+    assert tuner.current == 1  # probes of 2 threads keep losing, and grow rarer
+    assert tuner.interval > tuner.every
+    speed[2] = 0.008  # the machine is free again
+    run(600)
+    assert tuner.current == 2
