@@ -140,12 +140,27 @@ def run_pdf(pages: int = 60) -> dict[str, float]:
     return {"pages": pages, "chunks": len(chunks), "pages_per_second": round(pages / seconds, 1)}
 
 
+def run_seed(python: str, limit: int | None) -> dict[str, float]:
+    """The issue's seed pipeline (LangChain splitter + MiniLM + Chroma) in its own venv."""
+    import subprocess
+
+    command = [python, str(ROOT / "bench" / "seed_pipeline.py"), str(DRCD)]
+    if limit:
+        command.append(str(limit))
+    done = subprocess.run(command, capture_output=True, text=True, check=True)
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--modes", default="fast,full", help="comma-separated: full, fast")
     parser.add_argument("--limit", type=int, default=None, help="first N paragraphs only")
     parser.add_argument("--skip-100x", action="store_true")
     parser.add_argument("--json", action="store_true", help="print the raw numbers as JSON")
+    parser.add_argument(
+        "--seed-python",
+        help="python of a venv with the seed pipeline's packages (see bench/seed_pipeline.py)",
+    )
     args = parser.parse_args()
     if not DRCD.is_file():
         sys.exit(f"DRCD dev split not found at {DRCD.resolve()}: put it in ../shared/data/drcd/")
@@ -154,6 +169,8 @@ def main() -> None:
         "drcd": run_drcd([m for m in args.modes.split(",") if m], args.limit),
         "pdf": run_pdf(),
     }
+    if args.seed_python:
+        result["seed"] = run_seed(args.seed_python, args.limit)
     if not args.skip_100x:
         result["x100"] = run_100x()
     if args.json:
@@ -175,6 +192,15 @@ def main() -> None:
             print(
                 f"{method:<8} {r['recall@1']:>6.4f} {r['recall@5']:>6.4f} {r['mrr@10']:>7.4f} "
                 f"{r['recall@1'] / bm25['recall@1']:>11.3f}x {r['latency_p50_ms']:>7.1f} {r['latency_p95_ms']:>7.1f}"
+            )
+    if "seed" in result:
+        seed = result["seed"]
+        print(f"\nseed pipeline (LangChain splitter 100/5 + MiniLM + Chroma): {seed}")
+        for mode, reports in result["drcd"].items():  # type: ignore[union-attr]
+            h = reports["hybrid"]
+            print(
+                f"hearth {mode} vs seed: recall@1 {h['recall@1'] / max(seed['recall@1'], 1e-9):.2f}x, "  # type: ignore[index]
+                f"index time {h['index_seconds'] / seed['index_seconds']:.2f}x"  # type: ignore[index]
             )
     print(f"\nPDF loader + chunking: {result['pdf']}")
     if "x100" in result:
