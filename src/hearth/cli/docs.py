@@ -258,10 +258,10 @@ def retrieval(
         "hybrid", "--method", help="hybrid (default), bm25, dense, rrf, or all to compare them."
     ),
     dense_tokens: int = typer.Option(
-        80,
+        72,
         "--dense-tokens",
         min=0,
-        help="Embed the first N tokens of each chunk (hearth's default 80); 0 = whole chunks (slower).",
+        help="Embed the first N tokens of each chunk (hearth's default 72); 0 = whole chunks (slower).",
     ),
 ) -> None:
     """Retrieval quality: index every paragraph, ask every question, report recall@1/@5 and MRR@10."""

