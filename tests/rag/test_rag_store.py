@@ -169,3 +169,18 @@ def test_unknown_or_empty_collection_and_bad_names(rag: RagService) -> None:
         rag.search("anything", "empty")
     with pytest.raises(InvalidInput, match="invalid collection name"):
         rag.add([], collection="../etc")
+
+
+def test_chinese_question_without_answer_is_not_found(rag: RagService, tmp_path: Path) -> None:
+    doc = tmp_path / "燈塔.txt"
+    doc.write_text(
+        "東犬燈塔位於馬祖東莒島，建於清朝同治年間，是臺灣現存最古老的洋式燈塔之一。"
+        "燈塔以花崗岩砌成，塔高十九公尺，至今仍在使用。\n"
+        "馬祖的「境」是指神明管轄的範圍，每個村落都有自己的境廟。",
+        encoding="big5",
+    )
+    assert rag.add([str(doc)]).added
+    _, hits = rag.search("東犬燈塔是用什麼材料建造的？", k=1)
+    assert not rag._not_found(hits[0])
+    _, hits = rag.search("量子電腦的原理是什麼？", k=1)
+    assert rag._not_found(hits[0])
