@@ -25,12 +25,12 @@ $(STAMP): pyproject.toml requirements/runtime.txt requirements/test.txt scripts/
 run: setup
 	$(VENV)/bin/hearth serve
 
-test: setup
+test: setup lint
 	$(PY) -m pytest -q
 
 lint: setup
-	$(VENV)/bin/ruff check src tests bench
-	$(VENV)/bin/ruff format --check src tests bench
+	$(VENV)/bin/ruff check -q src tests bench
+	$(VENV)/bin/ruff format -q --check src tests bench
 	$(VENV)/bin/mypy src
 
 bench: setup

@@ -67,6 +67,10 @@ def _open(page: Any, base: str, hash_: str = "") -> None:
     page.wait_for_selector("body[data-ready]", state="attached")  # the page's data loaded
 
 
+def _wait_idle(page: Any) -> None:
+    page.wait_for_selector("#chat-send:enabled", timeout=30_000)
+
+
 @pytest.mark.slow
 def test_chat_round_trip_streams_saves_and_reopens(page: Any, live_server: str) -> None:
     _open(page, live_server)
@@ -85,7 +89,8 @@ def test_chat_round_trip_streams_saves_and_reopens(page: Any, live_server: str) 
     answer = page.inner_text(".msg.assistant .body")
     assert answer.strip()
     assert re.search(r"\d+ tokens · \d+\.\d tokens/s", stats.inner_text())
-    assert page.is_hidden("#chat-stop") and page.is_enabled("#chat-send")
+    _wait_idle(page)  # Send comes back once the conversation is saved
+    assert page.is_hidden("#chat-stop")
     screenshot(page, "chat")
 
     # Saved with its settings and stats, listed, and reopened after a reload.
@@ -110,6 +115,7 @@ def test_chat_round_trip_streams_saves_and_reopens(page: Any, live_server: str) 
     page.locator(".msg.assistant .body").filter(has_text=re.compile(r"\w")).wait_for()
     page.keyboard.press("Escape")
     page.locator(".msg.assistant .stats").filter(has_text="stopped").wait_for()
+    _wait_idle(page)
     assert page.is_hidden("#chat-stop")
     listed = httpx.get(live_server + "/api/conversations").json()["conversations"]
     assert len(listed) == 2 and listed[0]["title"].startswith("Write a very long story")
