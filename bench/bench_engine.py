@@ -4,7 +4,8 @@ Measures, in the same run and on the same GGUF, with the same threads and contex
   - prompt processing tokens/s (a ~300-token prompt),
   - generation tokens/s (128 tokens, greedy),
   - time to first token of `hearth run` from a cold process start,
-for 1 and 2 threads. Prints ratios hearth/raw. Usage:
+for 1 and 2 threads, each side in its own process, alternating. Prints ratios hearth/raw.
+Usage:
 
     .venv/bin/python bench/bench_engine.py [--tokens 128] [--repeats 3]
 """
@@ -104,6 +105,59 @@ def cold_ttft(home: Path) -> float:
     return ttft
 
 
+def worker(kind: str, threads: int, index: int, n_gen: int, home: Path) -> dict[str, float]:
+    """One measured run in this process: load, warm up, then one timed generation."""
+    prompt = prompt_for(index)
+    if kind == "raw":
+        llama = llama_cpp.Llama(
+            str(model_path()),
+            n_ctx=2048,
+            n_threads=threads,
+            n_threads_batch=threads,
+            n_batch=512,
+            verbose=False,
+        )
+        tok = lambda text: llama.tokenize(text.encode(), add_bos=False, special=True)  # noqa: E731
+        raw_run(llama, tok(prompt_for(-1)), 8)
+        pp, tg = raw_run(llama, tok(prompt), n_gen)
+        llama.close()
+    else:
+        settings = Settings.from_env().with_(
+            home=home, num_threads=threads, num_ctx=2048, num_parallel=1
+        )
+        services = Services.create(settings)
+        hearth_run(services, 8, threads, prompt_for(-1))
+        pp, tg, _n = hearth_run(services, n_gen, threads, prompt)
+        services.close()
+    return {"pp": pp, "tg": tg}
+
+
+def measure(kind: str, threads: int, index: int, n_gen: int, home: Path) -> dict[str, float]:
+    """Each side in its own process: two llama.cpp contexts in one process share the cores'
+    OpenMP workers, which spin after each step and slow the other side down (measured:
+    2-thread raw generation fell from 86 to 31 tokens/s beside an idle hearth engine)."""
+    out = subprocess.run(
+        [
+            sys.executable,
+            __file__,
+            "--worker",
+            kind,
+            "--threads",
+            str(threads),
+            "--index",
+            str(index),
+            "--tokens",
+            str(n_gen),
+            "--home",
+            str(home),
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -116,7 +170,14 @@ def main() -> None:
         action="store_true",
         help="keep one core busy with another process (a loaded machine)",
     )
+    parser.add_argument("--worker", choices=["raw", "hearth"], help=argparse.SUPPRESS)
+    parser.add_argument("--threads", type=int, default=1, help=argparse.SUPPRESS)
+    parser.add_argument("--index", type=int, default=0, help=argparse.SUPPRESS)
+    parser.add_argument("--home", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.worker:
+        print(json.dumps(worker(args.worker, args.threads, args.index, args.tokens, args.home)))
+        return
     burner = None
     if args.busy_core:
         burner = subprocess.Popen([sys.executable, "-c", "while True: pass"])
@@ -124,37 +185,17 @@ def main() -> None:
         "model": "smollm2:135m (SmolLM2-135M-Instruct Q4_1)",
         "n_gen": args.tokens,
     }
-    path = model_path()
     with tempfile.TemporaryDirectory() as tmp:
         home = Path(tmp) / "home"
         for threads in (1, 2):
-            settings = Settings.from_env().with_(
-                home=home, num_threads=threads, num_ctx=2048, num_parallel=1
-            )
-            services = Services.create(settings)
-            llama = llama_cpp.Llama(
-                str(path),
-                n_ctx=2048,
-                n_threads=threads,
-                n_threads_batch=threads,
-                n_batch=512,
-                verbose=False,
-            )
             raw_pp, raw_tg, ours_pp, ours_tg = [], [], [], []
-            hearth_run(services, 8, threads, prompt_for(-1))  # warm-up: load
-            raw_run(llama, llama.tokenize(prompt_for(-1).encode(), add_bos=False, special=True), 8)
             for i in range(args.repeats):  # interleaved, so load changes hit both alike
-                prompt = prompt_for(i)
-                pp, tg = raw_run(
-                    llama, llama.tokenize(prompt.encode(), add_bos=False, special=True), args.tokens
-                )
-                raw_pp.append(pp)
-                raw_tg.append(tg)
-                pp, tg, _n = hearth_run(services, args.tokens, threads, prompt)
-                ours_pp.append(pp)
-                ours_tg.append(tg)
-            llama.close()
-            services.close()
+                raw = measure("raw", threads, i, args.tokens, home)
+                ours = measure("hearth", threads, i, args.tokens, home)
+                raw_pp.append(raw["pp"])
+                raw_tg.append(raw["tg"])
+                ours_pp.append(ours["pp"])
+                ours_tg.append(ours["tg"])
             row = {
                 "raw_prompt_tps": statistics.median(raw_pp),
                 "hearth_prompt_tps": statistics.median(ours_pp),

@@ -37,8 +37,26 @@ def test_one_shot_run_is_deterministic(env: dict[str, str]) -> None:
     first = runner.invoke(app, args, env=env)
     second = runner.invoke(app, args, env=env)
     assert first.exit_code == 0, first.output
-    assert "Paris" in first.stdout
+    assert "France" in first.stdout
     assert first.stdout == second.stdout
+    # Token for token what llama-cpp-python's own greedy completion gives on the same prompt
+    # (the model's template with its default system prompt; Ollama's repeat penalty 1.1).
+    import llama_cpp
+
+    from hearth.store.store import bundled_sources
+
+    path = bundled_sources()["smollm2:135m"][0]
+    raw = llama_cpp.Llama(str(path), n_ctx=4096, n_threads=1, verbose=False)
+    try:
+        prompt = (
+            "<|im_start|>system\nYou are a helpful AI assistant named SmolLM, trained by "
+            "Hugging Face<|im_end|>\n<|im_start|>user\nWhat is the capital of France?"
+            "<|im_end|>\n<|im_start|>assistant\n"
+        )
+        out = raw.create_completion(prompt, temperature=0, max_tokens=400, repeat_penalty=1.1)
+    finally:
+        raw.close()
+    assert first.stdout.strip() == out["choices"][0]["text"].strip()
 
 
 def test_piped_stdin_and_json_format(env: dict[str, str]) -> None:

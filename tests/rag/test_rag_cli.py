@@ -85,6 +85,12 @@ def test_docs_and_ask_json(env: dict[str, str], tmp_path: Path) -> None:
     assert result["not_found"] is True
     assert "could not find" in result["answer"]
     assert result["sources"], "sources are returned even when the answer is not found"
+    plain = runner.invoke(
+        app, ["ask", "Which planet has the most moons?", "-c", "harbour"], env=env
+    )
+    assert plain.exit_code == 0 and "could not find the answer" in plain.output
+    assert "Closest passages (none of them answers it):" in plain.output
+    assert "sources fit" not in plain.output  # no misleading packing note
 
     streamed = runner.invoke(
         app, ["ask", "How much is a fishing permit?", "-c", "harbour"], env=env

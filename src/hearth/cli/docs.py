@@ -221,6 +221,11 @@ def ask(
         sys.stdout.write(final.answer or "")
     sys.stdout.write("\n\n")
     sources = final.sources or []
+    if final.not_found:
+        # Nothing was close enough to answer from: show the nearest passages as such.
+        if sources:
+            _print_sources(sources, heading="Closest passages (none of them answers it):")
+        return
     if final.sources_fit is not None and final.sources_fit < len(sources):
         err_console.print(
             f"[yellow]note:[/] only {final.sources_fit} of {len(sources)} sources fit the model's context"
@@ -228,8 +233,10 @@ def ask(
     _print_sources(sources, final.cited or [])
 
 
-def _print_sources(sources: list[Source], cited: list[int] | None = None) -> None:
-    console.print("Sources:")
+def _print_sources(
+    sources: list[Source], cited: list[int] | None = None, heading: str = "Sources:"
+) -> None:
+    console.print(heading)
     for s in sources:
         where = escape(s.file)
         if s.page is not None:
