@@ -119,3 +119,6 @@ def test_explain_the_bundled_model_from_its_file() -> None:
     parts = explain_name("smollm2:135m", read_gguf(path))
     assert parts["organisation"] == "HuggingFaceTB" and parts["size"] == "135M"
     assert parts["quantization"] == "Q4_1" and parts["architecture"] == "llama"
+    # Its GGUF fine-tune tag is "8k-lc100k-mix1-ep2"; the chat template tells what it is.
+    assert parts["finetune"] == "chat (has a chat template; tag 8k-lc100k-mix1-ep2)"
+    assert explain_name("x:1", {"general.finetune": "ep2"})["finetune"] == "ep2"
