@@ -10,7 +10,7 @@ import jsonschema
 import pytest
 
 from hearth.api.ollama import ChatRequest, GenerateRequest, Message, Options
-from hearth.errors import ContextOverflow, InvalidInput, ModelNotFound
+from hearth.errors import ContextOverflow, HearthError, InvalidInput, ModelNotFound
 
 pytestmark = pytest.mark.slow
 
@@ -185,3 +185,23 @@ def test_load_duration_only_for_the_request_that_loads(services: Any) -> None:
     _, first = _chat(services, "Hi")
     _, second = _chat(services, "Hi again")
     assert first.load_duration > 0 and second.load_duration == 0
+
+
+def test_bad_context_ids_are_refused_and_a_failed_runner_is_replaced(
+    services: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    req = GenerateRequest(model=MODEL, prompt="Hi", context=[-1], options=Options(**GREEDY))
+    with pytest.raises(InvalidInput, match=r"token id -1 is not in this model's vocabulary"):
+        list(services.engine.generate(req))
+    runner = services.engine.scheduler.loaded()[0].runner
+    # Get a bad id past the check: llama_decode fails and the runner closes itself. The
+    # request gets an error; the next request must get a freshly loaded runner, not the corpse.
+    monkeypatch.setattr(runner, "n_vocab", runner.n_vocab + 100)
+    bad = GenerateRequest(
+        model=MODEL, prompt="Hi", context=[runner.n_vocab - 1], options=Options(**GREEDY)
+    )
+    with pytest.raises(HearthError, match="the engine failed"):
+        list(services.engine.generate(bad))
+    assert runner.closed
+    assert _chat(services, "Say hi.")[0]
+    assert services.engine.scheduler.loaded()[0].runner is not runner

@@ -246,3 +246,39 @@ def test_gc_drops_partials_nobody_resumed_for_a_week(store: ModelStore) -> None:
     os.utime(old, (week_ago, week_ago))
     store.gc()
     assert not old.exists() and fresh.exists()
+
+
+def test_metadata_that_contradicts_the_tensors_is_refused(services: object, tmp_path: Path) -> None:
+    # llama.cpp aborts the whole process (SIGABRT, no exception) when block_count exceeds its
+    # layer limit: such a file must be refused before it reaches llama.cpp, by create and by a load.
+    from hearth.engine.runner import LlamaRunner
+
+    store = services.store  # type: ignore[attr-defined]
+    bad = tmp_path / "bad.gguf"
+    bad.write_bytes(store.resolve("smollm2:135m").model_path.read_bytes())
+    patch_metadata(bad, "llama.block_count", 1000)
+    with pytest.raises(CorruptModel, match="says 1000 layers but it has tensors for 30"):
+        read_gguf(bad)
+    with pytest.raises(CorruptModel, match=r"bad\.gguf is not a valid GGUF model"):
+        list(store.create("bad", "FROM ./bad.gguf\n", tmp_path))
+    assert "bad:latest" not in {r.name for r in store.list()}
+    with pytest.raises(CorruptModel, match="says 1000 layers"):
+        LlamaRunner(bad, n_ctx=256, n_parallel=1, n_threads=1)
+    patch_metadata(bad, "llama.block_count", 30)
+    patch_metadata(bad, "llama.embedding_length", 1000)
+    with pytest.raises(
+        CorruptModel, match="embedding length 1000 but the token embeddings have 576"
+    ):
+        read_gguf(bad)
+
+
+def patch_metadata(path: Path, key: str, value: int) -> None:
+    """Overwrite an integer metadata value of a GGUF file in place (same type, same size)."""
+    data = bytearray(path.read_bytes())
+    name = key.encode()
+    at = data.find(struct.pack("<Q", len(name)) + name)
+    assert at > 0, f"{key} not in {path.name}"
+    pos = at + 8 + len(name)
+    fmt = {4: "<I", 5: "<i", 10: "<Q", 11: "<q"}[struct.unpack_from("<I", data, pos)[0]]
+    struct.pack_into(fmt, data, pos + 4, value)
+    path.write_bytes(bytes(data))

@@ -68,6 +68,9 @@ class GgufEmbedder:
     def __init__(self, model_path: Path, *, n_ctx: int, n_threads: int) -> None:
         import llama_cpp
 
+        from hearth.store.gguf import read_gguf
+
+        read_gguf(model_path)  # llama.cpp aborts on some malformed headers instead of raising
         try:
             self._llama = llama_cpp.Llama(
                 str(model_path),

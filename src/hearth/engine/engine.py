@@ -39,6 +39,7 @@ from hearth.engine.runner import LlamaRunner, Sampling, SequenceEvent, set_llama
 from hearth.engine.scheduler import Loaded, Scheduler
 from hearth.engine.templates import ChatTemplate
 from hearth.errors import HearthError, InvalidInput
+from hearth.store.gguf import read_gguf
 
 if TYPE_CHECKING:
     from hearth.store import ModelRecord, ModelStore
@@ -244,6 +245,7 @@ class Engine:
         record = self.store.resolve(model)
         if record.format != "gguf":
             raise InvalidInput(f"{model} is not a GGUF language model")
+        read_gguf(record.model_path)  # llama.cpp aborts on some malformed headers
         llama = llama_cpp.Llama(
             str(record.model_path),
             n_ctx=n_ctx or self._num_ctx(record, record.parameters),

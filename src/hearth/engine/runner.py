@@ -31,6 +31,7 @@ import llama_cpp
 from llama_cpp import _internals as internals
 
 from hearth.errors import ContextOverflow, CorruptModel, HearthError, InvalidInput
+from hearth.store.gguf import read_gguf
 
 __all__ = ["LlamaRunner", "Sampling", "SequenceEvent"]
 
@@ -179,6 +180,9 @@ class LlamaRunner:
         self.n_parallel = max(1, n_parallel)
         self.n_ctx = n_ctx  # per sequence
         self.n_batch = n_batch
+        # llama.cpp aborts the whole process (not an exception) on some contradictions
+        # between a GGUF's metadata and its tensors: check the header first.
+        read_gguf(self.model_path)
         try:
             self.model = internals.LlamaModel(
                 path_model=str(self.model_path), params=_model_params(), verbose=False
@@ -217,8 +221,9 @@ class LlamaRunner:
         self._adapters = []
         for adapter in adapters:
             handle = llama_cpp.llama_adapter_lora_init(self.model.model, str(adapter).encode())
-            if not handle:
-                self.close()
+            if not handle:  # (adapters already loaded are freed with their model)
+                self.ctx.close()
+                self.model.close()
                 raise CorruptModel(
                     f"could not load the LoRA adapter {adapter.name}: not a LoRA GGUF for this model"
                 )
@@ -238,6 +243,7 @@ class LlamaRunner:
         self._slot_tokens: list[list[int]] = [[] for _ in range(self.n_parallel)]
         self.reused_tokens = 0  # prompt tokens served from the cache (for tests and stats)
         self._closed = False
+        self._freed = False
         self._thread = threading.Thread(
             target=self._loop, name=f"decode-{self.model_path.name[:24]}", daemon=True
         )
@@ -295,6 +301,13 @@ class LlamaRunner:
         """Queue one sequence and yield its events; closing the iterator cancels it."""
         if not prompt:
             raise InvalidInput("the prompt is empty")
+        outside = next((t for t in prompt if not 0 <= t < self.n_vocab), None)
+        if outside is not None:
+            # llama_decode fails on such a token, which would take the whole runner down.
+            raise InvalidInput(
+                f"token id {outside} is not in this model's vocabulary (0..{self.n_vocab - 1}): "
+                "context must be the one a previous response of this model returned"
+            )
         if len(prompt) >= self.n_ctx:
             raise ContextOverflow(
                 f"the prompt is {len(prompt)} tokens but the context is {self.n_ctx} tokens: "
@@ -326,6 +339,11 @@ class LlamaRunner:
                 self._lock.notify_all()
 
     @property
+    def closed(self) -> bool:
+        """Unloaded, or dead after an engine failure: the scheduler loads a fresh one."""
+        return self._closed
+
+    @property
     def busy(self) -> int:
         with self._lock:
             return len(self._active) + len(self._waiting)
@@ -337,9 +355,10 @@ class LlamaRunner:
 
     def close(self) -> None:
         with self._lock:
-            if self._closed:
+            self._closed = True  # also set by the decode loop when it fails: free what is left
+            if self._freed:
                 return
-            self._closed = True
+            self._freed = True
             self._lock.notify_all()
         if self._thread.is_alive() and threading.current_thread() is not self._thread:
             self._thread.join(timeout=60)

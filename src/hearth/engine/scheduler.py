@@ -72,6 +72,7 @@ class Scheduler:
         """Return the loaded model `name` (loading it if needed), marked in use."""
         deadline = time.monotonic() + timeout
         with self._lock:
+            self._drop_dead_locked(name)
             entry = self._models.get(name)
             while entry is not None and entry.key == key and entry.runner is None:
                 # Another request is loading this model: wait for it rather than load twice.
@@ -181,6 +182,18 @@ class Scheduler:
             self._lock.notify_all()
 
     # ------------------------------------------------------------------
+    def _drop_dead_locked(self, name: str) -> None:
+        """Forget a runner that died (an engine failure closes it): the next request reloads."""
+        entry = self._models.get(name)
+        if entry is None or entry.runner is None or not getattr(entry.runner, "closed", False):
+            return
+        log.warning("%s stopped working; loading it again", name)
+        if entry.users:
+            del self._models[name]  # its last user's release frees it
+            entry.keep_alive = 0
+        else:
+            self._unload_locked(entry)
+
     def _fits(self, size: int) -> bool:
         if len(self._models) >= self.max_loaded:
             return False

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import mmap
 import os
+import re
 import struct
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -104,6 +105,7 @@ _SCALARS = {
     11: "<q",
     12: "<d",
 }
+_LAYER = re.compile(r"(?:^|\.)blk\.(\d+)\.")
 _MAX_ARRAY_KEEP = 64  # longer arrays (token lists) are kept as their length only
 
 
@@ -286,14 +288,21 @@ def _parse(r: _Reader) -> GgufInfo:
             metadata[key] = value
     params = 0
     data_end = 0
+    blocks: set[int] = set()
+    embd_dims: list[int] | None = None
     for _ in range(n_tensors):
-        r.string()
+        name = r.string()
         n_dims = r.scalar("<I")
         if n_dims > 8:
             raise r.bad("a tensor has too many dimensions")
         dims = [r.scalar("<Q") for _ in range(n_dims)]
         ttype = r.scalar("<I")
         offset = r.scalar("<Q")
+        layer = _LAYER.search(name)  # blk.N.*, and enc.blk.N.* / dec.blk.N.* (T5)
+        if layer:
+            blocks.add(int(layer.group(1)))
+        elif name == "token_embd.weight":
+            embd_dims = dims
         count = 1
         for d in dims:
             count *= d
@@ -306,6 +315,7 @@ def _parse(r: _Reader) -> GgufInfo:
         raise r.bad(
             f"the tensors need {data_start + data_end:,} bytes but the file has {r.size:,}: it is truncated"
         )
+    _check_shape(r, metadata, blocks, embd_dims)
     return GgufInfo(
         version=version,
         metadata=metadata,
@@ -314,6 +324,24 @@ def _parse(r: _Reader) -> GgufInfo:
         file_size=r.size,
         array_lengths=lengths,
     )
+
+
+def _check_shape(
+    r: _Reader, metadata: dict[str, Any], blocks: set[int], embd_dims: list[int] | None
+) -> None:
+    """The metadata must describe the tensors that are there: llama.cpp trusts it, and a
+    layer count above its fixed maximum aborts the whole process instead of raising."""
+    arch = metadata.get("general.architecture")
+    block_count = metadata.get(f"{arch}.block_count")
+    adapter = metadata.get("general.type") == "adapter"  # a LoRA may cover only some layers
+    if isinstance(block_count, int) and not adapter and block_count > len(blocks):
+        raise r.bad(f"its metadata says {block_count} layers but it has tensors for {len(blocks)}")
+    embedding = metadata.get(f"{arch}.embedding_length")
+    if isinstance(embedding, int) and embd_dims and embd_dims[0] != embedding:
+        raise r.bad(
+            f"its metadata says embedding length {embedding} but the token embeddings have "
+            f"{embd_dims[0]}"
+        )
 
 
 def format_params(n: int) -> str:
