@@ -10,6 +10,7 @@ import httpx
 import pytest
 from speech_media import Clip, make_silence, word_error_rate
 
+from hearth.errors import BadGateway
 from hearth.speech import Recognizer, SpeechService
 
 
@@ -176,3 +177,52 @@ def test_native_endpoint_silence_and_bad_url(
     )
     assert response.status_code == 502
     assert "404" in response.json()["error"]
+
+
+class _HalfTranslator:
+    """A plumbing model that translates the word `hello` and fails on anything else."""
+
+    def complete(self, system: str, user: str, max_tokens: int) -> str:
+        if user.strip() == "hello":
+            return "bonjour"
+        raise BadGateway("the engine stopped")
+
+    def count_tokens(self, text: str) -> int:
+        return len(text.split())
+
+    def context_length(self) -> int:
+        return 2048
+
+
+CAPTIONS = (
+    "WEBVTT\n\n00:00:00.000 --> 00:00:02.000\nhello\n\n00:00:02.000 --> 00:00:04.000\ngoodbye\n"
+)
+
+
+def test_native_endpoint_reports_untranslated_segments(services: Any, live_server: str) -> None:
+    services.speech = SpeechService(
+        services.settings, None, text_model=lambda name: _HalfTranslator()
+    )
+    response = httpx.post(
+        f"{live_server}/api/transcribe",
+        files={"file": ("talk.vtt", CAPTIONS.encode())},
+        data={"translate_to": "fr", "stream": "false"},
+        timeout=60,
+    )
+    assert response.status_code == 200, response.text
+    result = response.json()["result"]
+    assert [s["text"] for s in result["translated_segments"]] == ["bonjour", "goodbye"]
+    assert result["untranslated"] == [1]
+    assert result["warnings"] == [
+        "1 of 2 segments were not translated into French (the model failed: the engine "
+        "stopped); they keep the original text"
+    ]
+    # Nothing translated at all: a clear error instead of the original passed off as French.
+    response = httpx.post(
+        f"{live_server}/api/transcribe",
+        files={"file": ("talk.vtt", CAPTIONS.replace("hello", "welcome").encode())},
+        data={"translate_to": "fr", "stream": "false"},
+        timeout=60,
+    )
+    assert response.status_code == 422
+    assert response.json()["error"].startswith("the translation into French failed")

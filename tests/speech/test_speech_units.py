@@ -10,9 +10,10 @@ from pathlib import Path
 import pytest
 
 from hearth.api.speech import Segment, Transcript
-from hearth.errors import InvalidInput, UnsupportedMedia
+from hearth.errors import BadGateway, InvalidInput, UnsupportedMedia
 from hearth.speech.fetch import pick_captions
 from hearth.speech.postprocess import (
+    TranslationFailed,
     language_name,
     needs_punctuation,
     normalize_language,
@@ -259,8 +260,9 @@ def test_translate_numbered_lines_keep_timestamps() -> None:
 
     source = segs("one", "two", "three", gap=1.0)
     _, out = run(translate(source, ScriptedModel(reply), "en", "zh-tw"))
-    assert [s.text for s in out] == ["譯1", "譯2", "譯3"]
-    assert [(s.start, s.end) for s in out] == [(s.start, s.end) for s in source]
+    assert [s.text for s in out.segments] == ["譯1", "譯2", "譯3"]
+    assert [(s.start, s.end) for s in out.segments] == [(s.start, s.end) for s in source]
+    assert out.untranslated == []
 
 
 def test_translate_fills_skipped_lines_one_by_one() -> None:
@@ -271,13 +273,27 @@ def test_translate_fills_skipped_lines_one_by_one() -> None:
 
     model = ScriptedModel(reply)
     _, out = run(translate(segs("one", "two", "three"), model, "en", "es"))
-    assert [s.text for s in out] == ["uno", "dos", "tres"]
+    assert [s.text for s in out.segments] == ["uno", "dos", "tres"]
     assert len(model.calls) == 2
 
 
-def test_translate_keeps_the_original_when_the_model_says_nothing() -> None:
-    _, out = run(translate(segs("one"), ScriptedModel(lambda s, u: ""), "en", "de"))
-    assert [s.text for s in out] == ["one"]
+def test_translate_fails_clearly_when_the_model_translates_nothing() -> None:
+    with pytest.raises(TranslationFailed, match=r"into German failed .*no translation"):
+        run(translate(segs("one", "two"), ScriptedModel(lambda s, u: ""), "en", "de"))
+
+
+def test_translate_marks_the_segments_the_model_failed_on() -> None:
+    def reply(system: str, user: str) -> str:
+        if "numbered" in system:
+            raise BadGateway("the engine crashed")  # the group fails: one by one
+        if user == "two":
+            raise BadGateway("the engine crashed again")
+        return {"one": "eins", "three": "drei"}[user]
+
+    _, out = run(translate(segs("one", "two", "three"), ScriptedModel(reply), "en", "de"))
+    assert [s.text for s in out.segments] == ["eins", "two", "drei"]
+    assert out.untranslated == [1]
+    assert out.reason == "the model failed: the engine crashed again"
 
 
 # Summary ------------------------------------------------------------------------------
@@ -384,3 +400,12 @@ def test_summary_that_cannot_shrink_keeps_distinct_points() -> None:
     _, bullets = run(summarize(segs(*texts), model, "en"))
     assert len(bullets) == 2
     assert bullets[1] == "another"
+
+
+def test_cli_notes_show_each_warning_on_one_line() -> None:
+    from hearth.cli.transcribe import notes
+
+    result = Transcript(language="en", duration=4.0, segments=segs("hello", "goodbye"), text="")
+    assert notes(result) == []
+    result.warnings = ["1 of 2 segments were not translated into French (...)"]
+    assert notes(result) == ["Warning: 1 of 2 segments were not translated into French (...)"]

@@ -92,12 +92,21 @@ class Transcript(BaseModel):
     text: str
     translation: str | None = None
     translated_segments: list[Segment] | None = None
+    untranslated: list[int] | None = Field(
+        default=None,
+        description="indexes of the segments the model did not translate: in "
+        "`translated_segments` they keep the original text",
+    )
     summary: list[str] | None = None
     srt: str = ""
     vtt: str = ""
     markdown: str = ""
     title: str | None = Field(default=None, description="title of the media, when known")
     source: Literal["speech", "captions"] = "speech"
+    warnings: list[str] = Field(
+        default_factory=list,
+        description="one line per problem with the result, e.g. segments left untranslated",
+    )
 
 
 class TranscribeDone(BaseModel):

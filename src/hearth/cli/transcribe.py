@@ -26,7 +26,7 @@ from hearth.api.speech import TranscribeDone, TranscribeProgress, TranscribeRequ
 from hearth.cli.common import err_console, get_services
 from hearth.errors import InvalidInput
 
-__all__ = ["FORMATS", "register", "render", "transcribe_command"]
+__all__ = ["FORMATS", "notes", "register", "render", "transcribe_command"]
 
 FORMATS = ("txt", "srt", "vtt", "md", "json")
 _SUFFIX_FORMAT = {".srt": "srt", ".vtt": "vtt", ".md": "md", ".markdown": "md", ".json": "json"}
@@ -112,6 +112,13 @@ def transcribe_command(
     events = services.speech.transcribe(source, request, whisper_model=whisper_model)
     result = follow(events)
     write_output(render(result, fmt), output)
+    for line in notes(result):
+        err_console.print(line, markup=False, highlight=False)
+
+
+def notes(result: Transcript) -> list[str]:
+    """One line for each thing about the result the user should know (printed on stderr)."""
+    return [f"Warning: {warning}" for warning in result.warnings]
 
 
 def _pick_format(fmt: str | None, output: Path | None) -> str:

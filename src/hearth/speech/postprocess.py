@@ -5,7 +5,8 @@ a scripted fake while the service uses `EngineTextModel` over hearth's engine. T
 prompts are written for 7B-class instruction models; the parsing assumes nothing the
 model may fail to do: punctuation is aligned back onto the recognised words (a reply
 that changes the words is rejected), translations are matched to segments by line
-number (missing lines are translated one by one), and a summary is always a list of
+number (missing lines are translated one by one, and a line still untranslated is
+reported, never passed off as a translation), and a summary is always a list of
 bullet strings.
 
 Steps are generators: they yield `(done, total)` chunk counts and return their result,
@@ -16,17 +17,20 @@ from __future__ import annotations
 
 import re
 from collections.abc import Generator
+from dataclasses import dataclass
 from difflib import SequenceMatcher
 from typing import Protocol
 
 from hearth.api.ollama import ChatRequest, Message, Options
 from hearth.api.speech import Segment
-from hearth.errors import InvalidInput
+from hearth.errors import Cancelled, HearthError, InvalidInput
 from hearth.speech.subtitles import join_text
 
 __all__ = [
     "EngineTextModel",
     "TextModel",
+    "Translation",
+    "TranslationFailed",
     "language_name",
     "needs_punctuation",
     "normalize_language",
@@ -326,19 +330,51 @@ def _clean_single(reply: str) -> str:
     return line.strip().strip('"“”「」').strip()
 
 
+class TranslationFailed(HearthError):
+    """The model translated none of the transcript."""
+
+    status = 422
+
+
+@dataclass
+class Translation:
+    """Translated segments (same timestamps); `untranslated` ones keep the original text."""
+
+    segments: list[Segment]
+    untranslated: list[int]
+    reason: str  # why the untranslated ones were not: the model's last error, or no answer
+
+
+def _attempt(model: TextModel, system: str, user: str, wanted: int) -> tuple[str, str | None]:
+    """`_complete`, with a model error returned (as its message) instead of raised."""
+    try:
+        return _complete(model, system, user, wanted), None
+    except Cancelled:
+        raise
+    except HearthError as exc:
+        return "", exc.message
+
+
 def translate(
     segments: list[Segment], model: TextModel, source: str | None, target: str
-) -> Generator[tuple[int, int], None, list[Segment]]:
-    """Translate segment by segment (in numbered groups) so each keeps its timestamps."""
+) -> Generator[tuple[int, int], None, Translation]:
+    """Translate segment by segment (in numbered groups) so each keeps its timestamps.
+
+    A segment the model gives no translation for, even asked alone, is listed in
+    `Translation.untranslated` (and keeps its text); when that is every segment, the
+    translation fails with `TranslationFailed`.
+    """
     system = translate_system(source, target)
     budget = _input_budget(model, system, expansion=2.5, cap=600)
     groups = _chunks(segments, model, budget)
     texts: list[str | None] = [None] * len(segments)
+    last_error: str | None = None
     for done, group in enumerate(groups):
         yield done, len(groups)
         numbered = "\n".join(f"{n}. {segments[i].text}" for n, i in enumerate(group, start=1))
         max_tokens = int(model.count_tokens(numbered) * 3) + 16 * len(group) + 32
-        reply = _complete(model, system, numbered, max_tokens)
+        reply, error = _attempt(model, system, numbered, max_tokens)
+        last_error = error or last_error
         found: dict[int, str] = {}
         for line in reply.splitlines():
             match = _NUMBERED.match(line)
@@ -353,15 +389,26 @@ def translate(
         for i in group:  # lines the model skipped: one by one
             if not texts[i]:
                 one = single_system(source, target)
-                reply = _complete(
-                    model, one, segments[i].text, model.count_tokens(segments[i].text) * 3 + 32
-                )
-                texts[i] = _clean_single(reply) or segments[i].text
+                wanted = model.count_tokens(segments[i].text) * 3 + 32
+                reply, error = _attempt(model, one, segments[i].text, wanted)
+                last_error = error or last_error
+                texts[i] = _clean_single(reply) or None
     yield len(groups), len(groups)
-    return [
-        seg.model_copy(update={"text": texts[i] or seg.text, "words": None})
-        for i, seg in enumerate(segments)
-    ]
+    untranslated = [i for i, text in enumerate(texts) if not text]
+    reason = f"the model failed: {last_error}" if last_error else "the model gave no translation"
+    if segments and len(untranslated) == len(segments):
+        raise TranslationFailed(
+            f"the translation into {language_name(target)} failed ({reason}): "
+            "choose a larger model, or transcribe without a translation"
+        )
+    return Translation(
+        segments=[
+            seg.model_copy(update={"text": texts[i] or seg.text, "words": None})
+            for i, seg in enumerate(segments)
+        ],
+        untranslated=untranslated,
+        reason=reason,
+    )
 
 
 # Summary --------------------------------------------------------------------

@@ -35,6 +35,7 @@ from hearth.speech.media import Audio, DecodeProgress, decode_audio, is_silent
 from hearth.speech.postprocess import (
     EngineTextModel,
     TextModel,
+    Translation,
     language_name,
     needs_punctuation,
     normalize_language,
@@ -287,14 +288,22 @@ class SpeechService:
             )
         translated: list[Segment] | None = None
         translation: str | None = None
+        untranslated: list[int] | None = None
+        warnings: list[str] = []
         # A transcript already in the target language stays as it is.
         if target is not None and model is not None and target != language:
-            translated = yield from _stage(
+            done: Translation = yield from _stage(
                 translate(segments, model, language, target),
                 f"translating to {language_name(target)}",
                 "translate",
             )
+            translated, untranslated = done.segments, done.untranslated
             translation = paragraphs_by_pauses(translated)
+            if untranslated:
+                warnings.append(
+                    f"{len(untranslated)} of {len(segments)} segments were not translated into "
+                    f"{language_name(target)} ({done.reason}); they keep the original text"
+                )
         summary: list[str] | None = None
         if request.summary and model is not None:
             summary = yield from _stage(
@@ -310,9 +319,11 @@ class SpeechService:
             text=text,
             translation=translation,
             translated_segments=translated,
+            untranslated=untranslated,
             summary=summary,
             title=title,
             source=origin,  # type: ignore[arg-type]
+            warnings=warnings,
         )
         result.srt = render_srt(subtitles)
         result.vtt = render_vtt(subtitles)

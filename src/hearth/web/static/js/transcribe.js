@@ -33,11 +33,13 @@ function progress(line) {
   }
 }
 
-function segments(box, list, fallback) {
+function segments(box, list, fallback, missing = []) {
   if (list && list.length) {
-    box.replaceChildren(...list.map((s) => el("p", { class: "segment" },
+    const skipped = new Set(missing);
+    box.replaceChildren(...list.map((s, i) => el("p", { class: skipped.has(i) ? "segment untranslated" : "segment" },
       el("time", {}, formatTime(s.start)),
-      el("span", { lang: guessLang(s.text || "") }, s.text))));
+      el("span", { lang: guessLang(s.text || "") }, s.text),
+      skipped.has(i) ? el("span", { class: "muted" }, " (not translated)") : null)));
   } else if (fallback) {
     box.replaceChildren(el("p", { lang: guessLang(fallback), style: "white-space: pre-wrap" }, fallback));
   } else {
@@ -61,7 +63,10 @@ function show(result) {
   const duration = result.duration ? ` · ${formatTime(result.duration)}` : "";
   $("#tr-meta").textContent = `Language: ${result.language || "?"}${duration}`;
   segments($("#tr-transcript"), result.segments, result.text);
-  segments($("#tr-translation"), result.translated_segments, result.translation);
+  segments($("#tr-translation"), result.translated_segments, result.translation, result.untranslated || []);
+  const notes = (result.warnings || []).map((w) => el("p", { class: "warning-text" }, `Warning: ${w}`));
+  $("#tr-notes").replaceChildren(...notes);
+  $("#tr-notes").hidden = !notes.length;
   const summary = Array.isArray(result.summary) ? result.summary.map((s) => `- ${s}`).join("\n") : result.summary || "";
   const out = $("#tr-summary-out");
   if (summary) { out.innerHTML = renderMarkdown(summary); const lang = guessLang(summary); if (lang) out.lang = lang; }
