@@ -226,3 +226,23 @@ def test_native_endpoint_reports_untranslated_segments(services: Any, live_serve
     )
     assert response.status_code == 422
     assert response.json()["error"].startswith("the translation into French failed")
+
+
+def test_openai_route_joins_chinese_segments_without_spaces(
+    services: Any, live_server: str
+) -> None:
+    services.speech = SpeechService(services.settings, None)
+    captions = (
+        "WEBVTT\n\n00:00:00.000 --> 00:00:02.000\n今天天氣很好\n\n"
+        "00:00:02.000 --> 00:00:04.000\n我們去公園\n\n00:00:04.000 --> 00:00:05.000\nOK fine\n"
+    )
+    for fmt in ("json", "text"):
+        response = httpx.post(
+            f"{live_server}/v1/audio/transcriptions",
+            files={"file": ("talk.zh.vtt", captions.encode())},
+            data={"model": "whisper-1", "response_format": fmt},
+            timeout=60,
+        )
+        assert response.status_code == 200, response.text
+        text = response.json()["text"] if fmt == "json" else response.text.strip()
+        assert text == "今天天氣很好我們去公園 OK fine"

@@ -277,8 +277,9 @@ async def audio_transcriptions(request: Request) -> Response:
 
 def _openai_response(result: Transcript, fmt: str, words: bool) -> Response:
     from hearth.speech.postprocess import language_name
+    from hearth.speech.subtitles import join_text
 
-    text = " ".join(s.text for s in result.segments)
+    text = join_text([s.text for s in result.segments])  # no spaces between CJK segments
     if fmt == "text":
         return PlainTextResponse(text + "\n")
     if fmt == "srt":
