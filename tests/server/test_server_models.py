@@ -141,6 +141,18 @@ def test_create_copy_delete(live_server: str) -> None:
         f"{live_server}/api/create", json={"model": "x:1", "from": "nothing:here", "stream": False}
     )
     assert missing.status_code == 404
+    # Parameters are checked like a Modelfile's: nothing is written, the model list stays readable.
+    for params, message in (
+        ({"temperature": "hot"}, "parameters.temperature: input should be a valid number"),
+        ({"temperature": -1}, "parameters.temperature: input should be greater than or equal to 0"),
+        ({"tempurature": 1}, "unknown parameter 'tempurature'; did you mean temperature?"),
+    ):
+        r = httpx.post(
+            f"{live_server}/api/create", json={"model": "x:1", "from": MODEL, "parameters": params}
+        )
+        assert r.status_code == 400 and message in r.json()["error"], r.text
+    tags = httpx.get(f"{live_server}/api/tags")
+    assert tags.status_code == 200 and "x:1" not in {m["name"] for m in tags.json()["models"]}
 
     assert (
         httpx.post(

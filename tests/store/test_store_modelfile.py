@@ -150,6 +150,11 @@ def test_error_line_numbers_count_multiline_values() -> None:
         InvalidInput, match="Modelfile line 5: PARAMETER temperature must be a number, not 'hot'"
     ):
         parse_modelfile(text)
+    with pytest.raises(
+        InvalidInput,
+        match="Modelfile line 3: PARAMETER temperature input should be greater than or equal to 0",
+    ):
+        parse_modelfile("FROM a\nPARAMETER top_k 4\nPARAMETER temperature -1\n")
     with pytest.raises(InvalidInput, match="Modelfile line 2: SYSTEM needs a value"):
         parse_modelfile("FROM a\nSYSTEM\n")
     with pytest.raises(InvalidInput, match="Modelfile line 1: unknown instruction 'QUANTIZE'"):
@@ -244,3 +249,19 @@ def test_rendered_modelfile_round_trips(settings: Any, tmp_path: Path) -> None:
         first.parameters,
         first.system,
     )
+
+
+def test_parameters_another_tool_wrote_do_not_make_a_model_unreadable(services: object) -> None:
+    from hearth.store.names import parse_name
+    from hearth.store.store import MEDIA
+
+    store = services.store  # type: ignore[attr-defined]
+    name = parse_name("smollm2:135m")
+    manifest = store.read_manifest(name)
+    digest, size = store._add_json({"temperature": "hot", "top_k": 7, "mystery": 1})
+    manifest["layers"] = [
+        layer for layer in manifest["layers"] if layer["mediaType"] != MEDIA["params"]
+    ] + [{"mediaType": MEDIA["params"], "digest": digest, "size": size}]
+    store.write_manifest_raw(parse_name("odd:1"), manifest)
+    odd = next(r for r in store.list() if r.name == "odd:1")
+    assert odd.parameters.temperature is None and odd.parameters.top_k == 7

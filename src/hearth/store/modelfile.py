@@ -68,6 +68,7 @@ class Modelfile:
     base: str = ""
     base_line: int = 0
     parameters: dict[str, Any] = field(default_factory=dict)
+    parameter_lines: dict[str, int] = field(default_factory=dict)  # for errors
     system: str | None = None
     template: str | None = None
     messages: list[Message] = field(default_factory=list)
@@ -153,6 +154,7 @@ def parse_modelfile(text: str) -> Modelfile:
             if not value:
                 raise InvalidInput(f"Modelfile line {number}: PARAMETER {key} needs a value")
             kind = PARAMETERS[key]
+            mf.parameter_lines.setdefault(key, number)
             if key == "stop":
                 mf.parameters.setdefault("stop", []).append(value)
                 continue
@@ -182,10 +184,40 @@ def parse_modelfile(text: str) -> Modelfile:
     try:
         Options.model_validate(mf.parameters)
     except ValidationError as exc:
-        raise InvalidInput(
-            f"Modelfile: invalid PARAMETER value: {exc.errors()[0]['msg']}"
-        ) from None
+        error = exc.errors()[0]
+        key = str(error["loc"][0]) if error["loc"] else ""
+        at = mf.parameter_lines.get(key)
+        where = f"Modelfile line {at}: PARAMETER {key}" if at else "Modelfile: PARAMETER"
+        raise InvalidInput(f"{where} {_lower_first(error['msg'])}") from None
     return mf
+
+
+def _lower_first(text: str) -> str:
+    return text[:1].lower() + text[1:]
+
+
+def check_parameters(parameters: dict[str, Any]) -> dict[str, Any]:
+    """/api/create's `parameters`: known names with values of the right type and range,
+    as the Modelfile's PARAMETER lines would give them (so a model is never written with
+    parameters that `list` and every later request would fail to read)."""
+    known = set(PARAMETERS) | set(Options.model_fields)
+    for key in parameters:
+        if key not in known:
+            guess = difflib.get_close_matches(key, known, n=1)
+            hint = f"; did you mean {guess[0]}?" if guess else ""
+            raise InvalidInput(f"parameters: unknown parameter {key!r}{hint}")
+    values = dict(parameters)
+    if isinstance(values.get("stop"), str):
+        values["stop"] = [values["stop"]]
+    try:
+        checked = Options.model_validate(values)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        key = ".".join(str(part) for part in error["loc"])
+        raise InvalidInput(
+            f"parameters.{key}: {_lower_first(error['msg'])} (got {error.get('input')!r})"
+        ) from None
+    return checked.model_dump(exclude_none=True)
 
 
 def _local_path(value: str, base_dir: Path) -> Path | None:
@@ -247,6 +279,8 @@ def create_from_spec(
     from hearth.engine.templates import ChatTemplate
     from hearth.store.store import MEDIA
 
+    if parameters:
+        parameters = check_parameters(parameters)
     if template:
         ChatTemplate(template)  # a broken TEMPLATE fails now, not at the first chat
     # Everything that can be checked is checked before anything is written.

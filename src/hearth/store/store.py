@@ -22,6 +22,7 @@ import hashlib
 import importlib.metadata
 import importlib.util
 import json
+import logging
 import os
 import re
 import shutil
@@ -34,6 +35,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
 
+from pydantic import ValidationError
+
 from hearth.api.ollama import Message, ModelDetails, Options, ProgressResponse
 from hearth.config import Settings
 from hearth.errors import CorruptModel, DiskFull, InvalidInput, ModelNotFound
@@ -42,6 +45,8 @@ from hearth.store.names import ModelName, parse_name
 from hearth.store.records import ModelRecord
 
 __all__ = ["MEDIA", "ModelStore", "bundled_sources"]
+
+log = logging.getLogger(__name__)
 
 MEDIA = {
     "model": "application/vnd.ollama.image.model",
@@ -414,11 +419,17 @@ class ModelStore:
             elif media == MEDIA["system"]:
                 system = self._read_blob_text(ldigest)
             elif media == MEDIA["params"]:
-                params = Options.model_validate(json.loads(self._read_blob_text(ldigest)))
+                params = _read_params(name.display, self._read_blob_text(ldigest))
             elif media == MEDIA["messages"]:
-                messages = [
-                    Message.model_validate(m) for m in json.loads(self._read_blob_text(ldigest))
-                ]
+                try:
+                    messages = [
+                        Message.model_validate(m) for m in json.loads(self._read_blob_text(ldigest))
+                    ]
+                except (ValueError, TypeError) as exc:  # pydantic's ValidationError is a ValueError
+                    raise CorruptModel(
+                        f"{name.display} has unreadable MESSAGE layers ({str(exc).splitlines()[0]}): "
+                        f"remove it with `hearth rm {name.display}` and create it again"
+                    ) from None
             elif media == MEDIA["license"]:
                 licenses.append(self._read_blob_text(ldigest))
         if model_path is None:
@@ -696,3 +707,25 @@ class ModelStore:
         from hearth.store.modelfile import render_modelfile
 
         return render_modelfile(record)
+
+
+def _read_params(model: str, text: str) -> Options:
+    """A model's parameters layer. Values hearth cannot use (written by another tool, or an
+    older hearth) are dropped with a warning rather than making the model unreadable."""
+    try:
+        data = json.loads(text)
+    except ValueError:
+        data = None
+    if not isinstance(data, dict):
+        log.warning("%s: its parameters layer is not a JSON object; ignored", model)
+        return Options()
+    while True:
+        try:
+            return Options.model_validate(data)
+        except ValidationError as exc:
+            bad = {str(e["loc"][0]) for e in exc.errors() if e["loc"]}
+            if not bad & data.keys():
+                log.warning("%s: its parameters are unusable (%s); ignored", model, exc)
+                return Options()
+            log.warning("%s: ignoring unusable parameters %s", model, ", ".join(sorted(bad)))
+            data = {k: v for k, v in data.items() if k not in bad}
