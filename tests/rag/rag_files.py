@@ -74,3 +74,15 @@ and records the weather in the log book at midnight.</p>
 </article>
 <footer>Copyright 2024 Example Corp. All rights reserved. Cookie settings.</footer>
 </body></html>"""
+
+
+def with_broken_xml(data: bytes, member: str) -> bytes:
+    """A copy of a DOCX/PPTX zip whose `member` XML is cut off (a valid zip, corrupt XML)."""
+    import zipfile
+
+    src = zipfile.ZipFile(io.BytesIO(data))
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as dst:
+        for item in src.namelist():
+            dst.writestr(item, b"<w:document><unclosed" if item == member else src.read(item))
+    return out.getvalue()

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 import typer
+from rag_files import make_docx, make_pptx, with_broken_xml
 from typer.testing import CliRunner
 
 from hearth.cli.common import HearthGroup
@@ -102,6 +103,25 @@ def test_docs_and_ask_json(env: dict[str, str], tmp_path: Path) -> None:
     assert removed.exit_code == 0 and "removed guide.md" in removed.output
     empty = runner.invoke(app, ["ask", "ferry?", "-c", "harbour"], env=env)
     assert empty.exit_code == 1 and "is empty" in empty.output and "Traceback" not in empty.output
+
+
+def test_docs_add_reports_each_bad_file_and_adds_the_rest(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    good = tmp_path / "good.md"
+    good.write_text(GUIDE, encoding="utf-8")
+    docx = tmp_path / "broken.docx"
+    docx.write_bytes(with_broken_xml(make_docx(), "word/document.xml"))
+    pptx = tmp_path / "broken.pptx"
+    pptx.write_bytes(with_broken_xml(make_pptx(), "ppt/slides/slide1.xml"))
+
+    out = CliRunner().invoke(app, ["docs", "add", str(good), str(docx), str(pptx)], env=env)
+    assert "Traceback" not in out.output and "unexpected" not in out.output
+    assert "added    good.md" in out.output
+    assert "broken.docx: not a readable DOCX file, it is corrupt" in out.output
+    assert "broken.pptx: not a readable PPTX file, it is corrupt" in out.output
+    listed = CliRunner().invoke(app, ["docs", "list", "--json"], env=env)
+    assert [d["file"] for d in json.loads(listed.stdout)["documents"]] == ["good.md"]
 
 
 def test_unknown_collection_is_a_clear_error(env: dict[str, str]) -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from rag_files import HTML, make_docx, make_pdf, make_pptx
+from rag_files import HTML, make_docx, make_pdf, make_pptx, with_broken_xml
 
 from hearth.errors import HearthError, InvalidInput, UnsupportedMedia
 from hearth.rag.loaders import load_bytes
@@ -109,6 +109,12 @@ def test_text_in_common_encodings(encoding: str) -> None:
         (b"\x89PNG\r\n\x1a\n" + bytes(64), "photo.png", "unsupported file type"),
         (b"PK\x03\x04" + bytes(40), "report.docx", "DOCX"),
         (b"PK\x03\x04" + bytes(40), "deck.pptx", "PPTX"),
+        (with_broken_xml(make_docx(), "word/document.xml"), "x.docx", "DOCX file, it is corrupt"),
+        (
+            with_broken_xml(make_pptx(), "ppt/slides/slide2.xml"),
+            "y.pptx",
+            "PPTX file, it is corrupt",
+        ),
     ],
 )
 def test_bad_files_get_a_clear_message(data: bytes, name: str, match: str) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -159,6 +160,26 @@ def test_bad_files_are_reported_and_the_others_still_added(rag: RagService, tmp_
         "missing.txt: no such file",
     ):
         assert expected in messages
+
+
+def test_an_unexpected_exception_while_reading_costs_one_file(
+    tmp_path: Path, embedder: Counting
+) -> None:
+    class Buggy(RagService):  # a loader bug, as an exception hearth did not plan for
+        def _prepare(self, collection: str, source: str, name: str, *args: Any) -> Any:
+            if name == "bug.txt":
+                raise RuntimeError("a loader bug")
+            return super()._prepare(collection, source, name, *args)
+
+    rag = Buggy(Settings().with_(home=tmp_path / "home"), engine=None, embedder=embedder)
+    try:
+        files = [_write(tmp_path / n, f"{n} is about herons.") for n in ("bug.txt", "ok.txt")]
+        result = rag.add([str(p) for p in files])
+    finally:
+        rag.close()
+    assert [d.file for d in result.added] == ["ok.txt"]
+    assert [e.file for e in result.errors] == ["bug.txt"]
+    assert "bug.txt: could not be read (RuntimeError: a loader bug)" in result.errors[0].error
 
 
 def test_unknown_or_empty_collection_and_bad_names(rag: RagService) -> None:

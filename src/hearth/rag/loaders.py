@@ -17,7 +17,7 @@ import zipfile
 from dataclasses import dataclass, field
 from pathlib import PurePath
 
-from hearth.errors import InvalidInput, UnsupportedMedia
+from hearth.errors import HearthError, InvalidInput, UnsupportedMedia
 from hearth.rag.chunking import Section
 
 __all__ = ["SUPPORTED", "LoadedDocument", "load_bytes"]
@@ -114,10 +114,36 @@ def load_bytes(data: bytes, name: str, content_type: str | None = None) -> Loade
         "markdown": _load_markdown,
         "text": _load_text,
     }[kind]
-    doc = loader(data, name)
+    try:
+        doc = loader(data, name)
+    except HearthError:
+        raise
+    except Exception as exc:  # a parser deep inside a library (lxml, zipfile, ...) gave up
+        raise InvalidInput(
+            f"{name}: not a readable {_LABELS[kind]} file, it is corrupt ({_reason(exc)}); "
+            "open it and save it again (or export it anew), then add it again"
+        ) from exc
     if not any(s.text.strip() for s in doc.sections):
         raise InvalidInput(f"{name}: no text found in the {kind.upper()} file; nothing to add")
     return doc
+
+
+_LABELS = {
+    "pdf": "PDF",
+    "docx": "DOCX",
+    "pptx": "PPTX",
+    "html": "HTML",
+    "markdown": "Markdown",
+    "text": "text",
+}
+
+
+def _reason(exc: Exception) -> str:
+    """A library's exception as a short single line for a per-file message."""
+    text = " ".join(str(exc).split())
+    if len(text) > 120:
+        text = text[:117] + "..."
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
 def _kind(data: bytes, name: str, content_type: str | None) -> str:
@@ -222,7 +248,10 @@ def _load_docx(data: bytes, name: str) -> LoadedDocument:
     try:
         document = docx.Document(io.BytesIO(data))
     except (PackageNotFoundError, zipfile.BadZipFile, KeyError, ValueError) as exc:
-        raise InvalidInput(f"{name}: not a readable DOCX file (corrupt or encrypted)") from exc
+        raise InvalidInput(
+            f"{name}: not a readable DOCX file (corrupt or password-protected); "
+            "open it, save it again without a password, then add it again"
+        ) from exc
     sections: list[Section] = []
     path: list[tuple[int, str]] = []  # (level, heading)
     lines: list[str] = []
@@ -282,7 +311,10 @@ def _load_pptx(data: bytes, name: str) -> LoadedDocument:
     try:
         deck = Presentation(io.BytesIO(data))
     except (PackageNotFoundError, zipfile.BadZipFile, KeyError, ValueError) as exc:
-        raise InvalidInput(f"{name}: not a readable PPTX file (corrupt or encrypted)") from exc
+        raise InvalidInput(
+            f"{name}: not a readable PPTX file (corrupt or password-protected); "
+            "open it, save it again without a password, then add it again"
+        ) from exc
     sections: list[Section] = []
     count = 0
     for number, slide in enumerate(deck.slides, start=1):

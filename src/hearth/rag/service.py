@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import glob
 import hashlib
+import logging
 import os
 import threading
 import time
@@ -42,6 +43,8 @@ from hearth.rag.store import ChunkRecord, DocumentStore, text_hash
 from hearth.rag.text import estimate_tokens
 
 __all__ = ["RagOptions", "RagService"]
+
+log = logging.getLogger(__name__)
 
 Progress = Callable[[IngestProgress], None]
 _NAME_CHARS = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-")
@@ -226,8 +229,18 @@ class RagService:
             try:
                 item = self._prepare(collection, source, name, data, ctype, result, progress)
             except HearthError as exc:
-                result.errors.append(FileError(file=name, error=exc.message))
-                _emit(progress, IngestProgress(status="error", file=name, error=exc.message))
+                _file_error(result, progress, name, exc.message)
+                continue
+            except Exception as exc:  # a loader bug must cost one file, never the whole command
+                log.debug("reading %s failed", name, exc_info=True)
+                _file_error(
+                    result,
+                    progress,
+                    name,
+                    f"{name}: could not be read ({type(exc).__name__}: "
+                    f"{' '.join(str(exc).split())[:120]}); check that the file opens, "
+                    "and if it does, please report this",
+                )
                 continue
             if item is None:
                 continue
@@ -504,6 +517,11 @@ class _Pending:
     size: int
     vectors: dict[int, np.ndarray] = field(default_factory=dict)
     todo: list[int] = field(default_factory=list)
+
+
+def _file_error(result: AddResult, progress: Progress | None, name: str, message: str) -> None:
+    result.errors.append(FileError(file=name, error=message))
+    _emit(progress, IngestProgress(status="error", file=name, error=message))
 
 
 def _emit(progress: Progress | None, event: IngestProgress) -> None:
