@@ -102,6 +102,13 @@ def test_tokenize_with_model(env: dict[str, str]) -> None:
     assert "".join(data["pieces"]) == "Hello world"
 
 
+def test_bad_flag_values_are_one_line_errors(env: dict[str, str]) -> None:
+    result = CliRunner().invoke(app, ["run", "smollm2:135m", "--temperature", "-1", "hi"], env=env)
+    assert result.exit_code == 1
+    assert "--temperature: input should be greater than or equal to 0" in result.output
+    assert "Traceback" not in result.output
+
+
 def test_ps_without_server_says_so(env: dict[str, str]) -> None:
     result = CliRunner().invoke(app, ["ps"], env=env)
     assert result.exit_code == 1 and "hearth serve" in result.output
@@ -115,6 +122,8 @@ def test_interactive_session_commands(env: dict[str, str]) -> None:
     script = (
         "\n".join(
             [
+                "/set parameter temperature -1",
+                "/set parameter top_k lots",
                 "/set parameter temperature 0",
                 "/set system Answer in one short sentence.",
                 "/show info",
@@ -138,6 +147,9 @@ def test_interactive_session_commands(env: dict[str, str]) -> None:
     )
     assert proc.returncode == 0, proc.stderr
     assert "Set parameter temperature to 0" in proc.stdout
+    # Bad values are refused on the spot, and the chat goes on.
+    assert "temperature: input should be greater than or equal to 0" in proc.stdout
+    assert "top_k must be an integer, not 'lots'" in proc.stdout
     assert "smollm2:135m" in proc.stdout  # /show info
     assert "Paris" in proc.stdout
     assert "Cleared the conversation" in proc.stdout

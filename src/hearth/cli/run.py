@@ -103,14 +103,24 @@ class ChatSession:
         return final
 
     def set_parameter(self, name: str, value: str) -> None:
-        if name in _FLOAT:
-            self.options[name] = float(value)
-        elif name in _INT:
-            self.options[name] = int(value)
-        elif name == "stop":
-            self.options.setdefault("stop", []).append(value)
-        else:
-            raise InvalidInput(f"unknown parameter {name!r}; see /? for the list")
+        """Set one parameter, checked (type and range) before it is kept."""
+        from hearth.store.modelfile import check_parameters
+
+        options = dict(self.options)
+        try:
+            if name in _FLOAT:
+                options[name] = float(value)
+            elif name in _INT:
+                options[name] = int(value)
+            elif name == "stop":
+                options["stop"] = [*options.get("stop", []), value]
+            else:
+                raise InvalidInput(f"unknown parameter {name!r}; see /? for the list")
+        except ValueError:
+            kind = "a number" if name in _FLOAT else "an integer"
+            raise InvalidInput(f"{name} must be {kind}, not {value!r}") from None
+        check_parameters(options)
+        self.options = options
 
 
 def _print_rates(final: ChatResponse | None) -> None:
@@ -194,8 +204,8 @@ def _interactive(session: ChatSession, show_info: Callable[[], None], verbose: b
                 try:
                     session.set_parameter(words[2], words[3])
                     console.print(f"Set parameter {words[2]} to {words[3]}.", style="dim")
-                except (InvalidInput, ValueError) as exc:
-                    err_console.print(f"Error: {exc}")
+                except InvalidInput as exc:
+                    err_console.print(f"Error: {exc.message.removeprefix('parameters.')}")
             else:
                 err_console.print(f"Unknown command {stripped!r}; /? for help.")
             continue
@@ -244,6 +254,13 @@ def run_command(
         options["seed"] = seed
     if temperature is not None:
         options["temperature"] = temperature
+    if options:
+        from hearth.store.modelfile import check_parameters
+
+        try:
+            check_parameters(options)
+        except InvalidInput as exc:  # name the flag, not the API field
+            raise InvalidInput("--" + exc.message.removeprefix("parameters.")) from None
     session = ChatSession(
         model=model,
         chat=chat,
