@@ -111,6 +111,30 @@ def test_cli_errors_are_one_line(settings: Any, tmp_path: Path) -> None:
     assert "--translate-to" in runner.invoke(app, ["transcribe", "--help"]).output
 
 
+def test_bad_output_folder_or_language_fails_before_any_work(
+    settings: Any, speech_clip: Clip, tmp_path: Path
+) -> None:
+    from typer.testing import CliRunner
+
+    from hearth.cli.main import app
+
+    runner = CliRunner()
+    env = {"HEARTH_HOME": str(settings.home)}
+    out = tmp_path / "out.txt"
+    cases = [
+        (["-o", str(tmp_path / "missing" / "out.txt")], "the folder"),
+        (["--language", "xx", "-o", str(out)], "unknown spoken language 'xx'"),
+        (["--language", "english", "-o", str(out)], "not a language code"),
+    ]
+    for args, message in cases:
+        result = runner.invoke(app, ["transcribe", str(speech_clip.path), *args], env=env)
+        assert result.exit_code == 1, (args, result.output)
+        assert message in result.output and len(result.output.strip().splitlines()) == 1
+        assert "decoding" not in result.output.lower()  # failed before the media was touched
+    assert not (tmp_path / "missing").exists() and not out.exists()
+    assert not (settings.home / "tmp" / "speech").exists()
+
+
 def test_unknown_model_fails_before_recognition(
     services: Any, recognizer: Recognizer, speech_clip: Clip
 ) -> None:

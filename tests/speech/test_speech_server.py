@@ -142,6 +142,11 @@ def test_native_endpoint_by_url_without_streaming(
             400,
             "not a language code",
         ),
+        (
+            {"json": {"url": "http://127.0.0.1:9/x", "language": "xx"}},
+            400,
+            "unknown spoken language 'xx'",
+        ),
         ({"files": {"nofile": ("a.txt", b"1")}}, 400, "has no `file` field"),
         ({"files": {"file": ("a.mp3", b"not audio" * 50)}}, 415, "cannot read a.mp3"),
         ({"files": {"file": ("../../x.mp3", b"not audio" * 50)}}, 415, "cannot read x.mp3"),

@@ -99,6 +99,7 @@ def transcribe_command(
     fmt = _pick_format(fmt, output)
     if captions not in {"auto", "only", "never"}:
         raise InvalidInput(f"--captions {captions!r} is not valid: use auto, only or never")
+    output = _check_output(output)
     request = TranscribeRequest(
         language=language,
         translate_to=translate_to,
@@ -108,6 +109,9 @@ def transcribe_command(
         captions=captions,  # type: ignore[arg-type]
         prompt=prompt,
     )
+    from hearth.speech.service import check_request
+
+    check_request(request)  # a bad language fails now, not after the recognition
     services = get_services(ctx)  # type: ignore[arg-type]
     events = services.speech.transcribe(source, request, whisper_model=whisper_model)
     result = follow(events)
@@ -147,16 +151,27 @@ def render(result: Transcript, fmt: str) -> str:
     return render_text(result)
 
 
+def _check_output(output: Path | None) -> Path | None:
+    """-o's path, checked before any work: a file name in a folder that exists."""
+    if output is None:
+        return None
+    output = output.expanduser()
+    if output.is_dir():
+        raise InvalidInput(f"-o {output} is a folder: give a file name")
+    if not output.parent.is_dir():
+        raise InvalidInput(
+            f"-o {output}: the folder {output.parent} does not exist: create it first"
+        )
+    return output
+
+
 def write_output(text: str, output: Path | None) -> None:
     if output is None:
         sys.stdout.write(text)
         sys.stdout.flush()
         return
-    output = output.expanduser()
-    if output.is_dir():
-        raise InvalidInput(f"-o {output} is a folder: give a file name")
-    if not output.parent.exists():
-        raise InvalidInput(f"-o {output}: the folder {output.parent} does not exist")
+    output = _check_output(output)
+    assert output is not None
     fd, tmp = tempfile.mkstemp(prefix=f".{output.name}.", dir=output.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:

@@ -22,7 +22,7 @@ from hearth.speech.models import resolve_whisper_model
 if TYPE_CHECKING:
     from faster_whisper import WhisperModel
 
-__all__ = ["Recognition", "Recognizer", "whisper_options"]
+__all__ = ["Recognition", "Recognizer", "check_spoken_language", "whisper_options"]
 
 
 def whisper_options(
@@ -144,11 +144,7 @@ class Recognizer:
             raise InvalidInput(
                 f"this Whisper model is English-only; it cannot recognise {language!r}"
             )
-        if language and language not in _whisper_languages():
-            raise InvalidInput(
-                f"unknown spoken language {language!r}: use an ISO 639-1 code such as en, zh, ja, "
-                "de, or auto"
-            )
+        check_spoken_language(language)
         with self._lock:
             self._active += 1
             self._arm()  # stops the countdown
@@ -190,6 +186,15 @@ def _convert(raw_segments: Any) -> Iterator[Segment]:
                 for w in seg.words
             ]
         yield Segment(start=round(seg.start, 3), end=round(seg.end, 3), text=text, words=words)
+
+
+def check_spoken_language(language: str | None) -> None:
+    """Reject a spoken-language code Whisper does not know (None: detect it)."""
+    if language and language not in _whisper_languages():
+        raise InvalidInput(
+            f"unknown spoken language {language!r}: use an ISO 639-1 code such as en, zh, ja, "
+            "de, or auto"
+        )
 
 
 def _whisper_languages() -> frozenset[str]:

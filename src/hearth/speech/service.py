@@ -29,7 +29,7 @@ from hearth.api.speech import (
 )
 from hearth.config import Settings
 from hearth.errors import InvalidInput, NotFound, UnsupportedMedia
-from hearth.speech.asr import Recognizer
+from hearth.speech.asr import Recognizer, check_spoken_language
 from hearth.speech.fetch import DownloadProgress, Fetched, fetch, is_url
 from hearth.speech.media import Audio, DecodeProgress, decode_audio, is_silent
 from hearth.speech.postprocess import (
@@ -52,7 +52,7 @@ from hearth.speech.subtitles import (
     render_vtt,
 )
 
-__all__ = ["NoSpeechFound", "SpeechService"]
+__all__ = ["NoSpeechFound", "SpeechService", "check_request"]
 
 Event = TranscribeProgress | TranscribeDone
 CAPTION_SUFFIXES = (".vtt", ".srt")
@@ -129,9 +129,7 @@ class SpeechService:
     ) -> Iterator[Event]:
         """Transcribe `source` (a path or an http(s) URL); yields progress, then the result."""
         request = request or TranscribeRequest()
-        language = normalize_language(request.language, "spoken language")
-        target = normalize_language(request.translate_to, "translation language")
-        spoken = language.split("-")[0] if language else None
+        spoken, target = check_request(request)
         if request.model or request.summary or target or request.punctuate:
             # An unknown model fails now, not after minutes of recognition.
             self.text_model(request.model).context_length()
@@ -332,6 +330,19 @@ class SpeechService:
             result, spoken_name, language_name(target) if target else None
         )
         return result
+
+
+def check_request(request: TranscribeRequest) -> tuple[str | None, str | None]:
+    """The spoken language (None: detect it) and the translation target of `request`.
+
+    Raises InvalidInput for a language code that is not one, or that Whisper does not
+    know, so that a typo fails before minutes of download and recognition.
+    """
+    language = normalize_language(request.language, "spoken language")
+    target = normalize_language(request.translate_to, "translation language")
+    spoken = language.split("-")[0] if language else None
+    check_spoken_language(spoken)
+    return spoken, target
 
 
 def _progress(
