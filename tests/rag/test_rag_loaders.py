@@ -102,6 +102,19 @@ def test_text_in_common_encodings(encoding: str) -> None:
 
 
 @pytest.mark.parametrize(
+    ("text", "encoding"),
+    [
+        # These characters' UTF-16-LE bytes happen to be valid UTF-8 (with NULs): the trap.
+        ("中山大水 The Zhongshan river report.\n上下不一 water levels differ.\n", "utf-16-le"),
+        ("Meeting notes: the budget for 2025 is approved.\n", "utf-16-be"),
+    ],
+)
+def test_utf16_without_bom(text: str, encoding: str) -> None:
+    doc = load_bytes(text.encode(encoding), "notes.txt")
+    assert doc.sections[0].text == text
+
+
+@pytest.mark.parametrize(
     ("data", "name", "match"),
     [
         (b"", "empty.txt", "empty"),

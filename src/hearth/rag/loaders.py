@@ -2,7 +2,8 @@
 
 PDF (pypdfium2, page numbers), DOCX (python-docx, headings as anchors), PPTX (python-pptx,
 slide numbers), HTML (trafilatura main text and title), Markdown (heading anchors) and
-plain text in any common encoding (charset-normalizer: UTF-8/16, Big5, GB18030, ...).
+plain text in any common encoding (charset-normalizer: UTF-8/16 with or without a BOM, Big5,
+GB18030, ...).
 
 Every failure is a `HearthError` whose message names the file and says what to do:
 `UnsupportedMedia` for a type hearth cannot read or a file without text (a scanned PDF),
@@ -421,10 +422,15 @@ def _decode(data: bytes, name: str) -> str:
     ):
         if data.startswith(bom):
             return data.decode(codec, errors="replace")
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError:
-        pass
+    if b"\x00" not in data:  # NUL bytes are valid UTF-8, but no UTF-8 text has them
+        try:
+            return data.decode("utf-8")
+        except UnicodeDecodeError:
+            pass
+    else:
+        text = _utf16_without_bom(data)
+        if text is not None:
+            return text
     from charset_normalizer import from_bytes
 
     best = from_bytes(data).best()
@@ -433,3 +439,23 @@ def _decode(data: bytes, name: str) -> str:
             f"{name}: not text in any known encoding (a binary file?); hearth reads {SUPPORTED}"
         )
     return str(best)
+
+
+def _utf16_without_bom(data: bytes) -> str | None:
+    """UTF-16 text without a BOM, told by where its NUL bytes are: ASCII characters (Latin
+    text, digits, spaces, newlines, even in mostly Chinese text) are `xx 00` in UTF-16-LE
+    and `00 xx` in UTF-16-BE. None when the data does not look like UTF-16 text."""
+    if len(data) % 2:
+        return None
+    sample = data[:65536]
+    even = sample[0::2].count(0)
+    odd = sample[1::2].count(0)
+    if max(even, odd) < 0.9 * (even + odd):
+        return None
+    codec = "utf-16-le" if odd > even else "utf-16-be"
+    try:
+        text = data.decode(codec)
+    except UnicodeDecodeError:
+        return None
+    control = sum(1 for ch in text[:32768] if ch < " " and ch not in "\t\n\r\f")
+    return text if control <= len(text[:32768]) // 100 else None
