@@ -169,6 +169,21 @@ def test_captions_beside_the_media(
     assert result.source == "speech"
     assert word_error_rate(speech_clip.text, result.text) <= MAX_WER
 
+    # The CLI says that it used the captions, and how not to.
+    from typer.testing import CliRunner
+
+    from hearth.cli.main import app
+
+    run = CliRunner().invoke(
+        app, ["transcribe", str(media)], env={"HEARTH_HOME": str(speech.settings.home)}
+    )
+    assert run.exit_code == 0, run.output
+    assert run.stdout == "From the captions file.\n"
+    assert run.stderr.endswith(
+        "Note: used the captions file beside it (en); pass --captions never to run speech "
+        "recognition\n"
+    )
+
 
 def test_captions_only_without_captions(speech: SpeechService, speech_clip: Clip) -> None:
     with pytest.raises(NotFound, match=r"no captions found beside report\.wav"):

@@ -402,10 +402,17 @@ def test_summary_that_cannot_shrink_keeps_distinct_points() -> None:
     assert bullets[1] == "another"
 
 
-def test_cli_notes_show_each_warning_on_one_line() -> None:
+def test_cli_notes_say_what_was_not_recognised_or_translated() -> None:
     from hearth.cli.transcribe import notes
 
     result = Transcript(language="en", duration=4.0, segments=segs("hello", "goodbye"), text="")
-    assert notes(result) == []
+    assert notes(result, "talk.mp4") == []
     result.warnings = ["1 of 2 segments were not translated into French (...)"]
-    assert notes(result) == ["Warning: 1 of 2 segments were not translated into French (...)"]
+    assert notes(result, "talk.mp4") == [
+        "Warning: 1 of 2 segments were not translated into French (...)"
+    ]
+    result.warnings, result.source = [], "captions"
+    assert notes(result, "https://example.org/watch?v=1") == [
+        "Note: used the video's captions (en); pass --captions never to run speech recognition"
+    ]
+    assert notes(result, "talk.en.vtt") == []  # captions were what the user gave

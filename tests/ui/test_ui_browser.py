@@ -280,24 +280,34 @@ def test_model_pull_from_a_local_registry_and_delete(
 @contextlib.contextmanager
 def _serve_html(html: str) -> Iterator[str]:
     """Serve one HTML page on loopback; yields its URL."""
-    body = html.encode()
+    with _serve({"/ferry.html": ("text/html; charset=utf-8", html.encode())}) as base:
+        yield f"{base}/ferry.html"
 
-    class Page(BaseHTTPRequestHandler):
+
+@contextlib.contextmanager
+def _serve(files: dict[str, tuple[str, bytes]]) -> Iterator[str]:
+    """Serve {path: (content type, body)} on loopback (404 for anything else); yields the base URL."""
+
+    class Files(BaseHTTPRequestHandler):
         def log_message(self, *args: Any) -> None:
             pass
 
         def do_GET(self) -> None:
+            if self.path not in files:
+                self.send_error(404)
+                return
+            kind, body = files[self.path]
             self.send_response(200)
-            self.send_header("Content-Type", "text/html; charset=utf-8")
+            self.send_header("Content-Type", kind)
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()
             self.wfile.write(body)
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Page)
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Files)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/ferry.html"
+        yield f"http://127.0.0.1:{server.server_address[1]}"
     finally:
         server.shutdown()
         server.server_close()
@@ -441,7 +451,30 @@ def test_transcribe_upload_shows_transcript_and_downloads(
     with page.expect_download() as download:
         page.click("#tr-dl-txt")
     assert download.value.suggested_filename == "transcript.txt"
+    assert page.is_hidden("#tr-notes")  # recognised speech, nothing to note
     screenshot(page, "transcribe-result")
+
+    # A page whose video has captions: they are used, and the page says so.
+    page_html = (
+        '<html><body><video controls><source src="talk.mp4" type="video/mp4">'
+        '<track kind="captions" src="talk.en.vtt" srclang="en"></video></body></html>'
+    )
+    captions = "WEBVTT\n\n00:00:00.000 --> 00:00:02.000\nWritten by the site.\n"
+    with _serve(
+        {
+            "/watch.html": ("text/html; charset=utf-8", page_html.encode()),
+            "/talk.en.vtt": ("text/vtt", captions.encode()),
+            "/talk.mp4": ("video/mp4", wav.read_bytes()),
+        }
+    ) as base:
+        page.set_input_files("#tr-file", [])
+        page.fill("#tr-url", f"{base}/watch.html")
+        page.click("#tr-start")
+        page.wait_for_selector("#tr-notes .note", timeout=60_000)
+    assert "Written by the site." in page.inner_text("#tr-transcript")
+    assert "Used the video's captions (en)" in page.inner_text("#tr-notes")
+    assert page.is_visible("#tr-no-captions")
+    screenshot(page, "transcribe-captions")
 
 
 @pytest.mark.parametrize("settings", [{"api_keys": ("sekret-key",)}], indirect=True)

@@ -116,13 +116,22 @@ def transcribe_command(
     events = services.speech.transcribe(source, request, whisper_model=whisper_model)
     result = follow(events)
     write_output(render(result, fmt), output)
-    for line in notes(result):
+    for line in notes(result, source):
         err_console.print(line, markup=False, highlight=False)
 
 
-def notes(result: Transcript) -> list[str]:
+def notes(result: Transcript, source: str) -> list[str]:
     """One line for each thing about the result the user should know (printed on stderr)."""
-    return [f"Warning: {warning}" for warning in result.warnings]
+    from hearth.speech.fetch import is_url
+
+    lines = []
+    if result.source == "captions" and Path(source).suffix.lower() not in {".vtt", ".srt"}:
+        found = "the video's captions" if is_url(source) else "the captions file beside it"
+        lines.append(
+            f"Note: used {found} ({result.language}); "
+            "pass --captions never to run speech recognition"
+        )
+    return lines + [f"Warning: {warning}" for warning in result.warnings]
 
 
 def _pick_format(fmt: str | None, output: Path | None) -> str:

@@ -4,7 +4,7 @@ import { chatModels, isAbort, listModels, showError, stream, uploadStream } from
 import { renderMarkdown } from "./markdown.js";
 import { $, el, fillModels, formatTime, guessLang } from "./util.js";
 
-const state = { controller: null, urls: [] };
+const state = { controller: null, urls: [], source: "" };
 
 export async function init() {
   $("#tr-form").addEventListener("submit", (e) => { e.preventDefault(); start(); });
@@ -65,6 +65,10 @@ function show(result) {
   segments($("#tr-transcript"), result.segments, result.text);
   segments($("#tr-translation"), result.translated_segments, result.translation, result.untranslated || []);
   const notes = (result.warnings || []).map((w) => el("p", { class: "warning-text" }, `Warning: ${w}`));
+  if (result.source === "captions" && !/\.(vtt|srt)$/i.test(state.source || "")) {
+    notes.unshift(el("p", { class: "note" }, `Used the video's captions (${result.language}), not speech recognition. `
+      + "Tick “Ignore captions” and transcribe again to recognise the speech."));
+  }
   $("#tr-notes").replaceChildren(...notes);
   $("#tr-notes").hidden = !notes.length;
   const summary = Array.isArray(result.summary) ? result.summary.map((s) => `- ${s}`).join("\n") : result.summary || "";
@@ -86,7 +90,9 @@ async function start() {
     translate_to: $("#tr-translate").value,
     summary: $("#tr-summary").checked,
     model: $("#tr-model").value,
+    captions: $("#tr-no-captions").checked ? "never" : "",
   };
+  state.source = file ? file.name : url;
   const needsModel = fields.translate_to || fields.summary;
   let request;
   if (file) {
