@@ -8,6 +8,7 @@ from typing import Any, NoReturn
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from typer.core import TyperGroup
 
 from hearth.config import Settings
@@ -112,7 +113,9 @@ class HearthGroup(TyperGroup):
         except HearthError as exc:
             if _debug():
                 traceback.print_exc()
-            err_console.print(f"[bold red]Error:[/] {exc.message}", markup=True, highlight=False)
+            err_console.print(
+                f"[bold red]Error:[/] {escape(exc.message)}", markup=True, highlight=False
+            )
             raise typer.Exit(1) from None
         except KeyboardInterrupt:
             err_console.print("Interrupted.")
@@ -124,7 +127,9 @@ class HearthGroup(TyperGroup):
                 traceback.print_exc()
             name = f" {exc.filename}" if getattr(exc, "filename", None) else ""
             err_console.print(
-                f"[bold red]Error:[/] {exc.strerror or exc}{name}", markup=True, highlight=False
+                f"[bold red]Error:[/] {escape(f'{exc.strerror or exc}{name}')}",
+                markup=True,
+                highlight=False,
             )
             raise typer.Exit(1) from None
         except Exception as exc:
@@ -133,7 +138,7 @@ class HearthGroup(TyperGroup):
             if _debug():
                 traceback.print_exc()
             err_console.print(
-                f"[bold red]Error:[/] unexpected {type(exc).__name__}: {exc} "
+                f"[bold red]Error:[/] unexpected {type(exc).__name__}: {escape(str(exc))} "
                 "(run with HEARTH_DEBUG=1 for the traceback, and please report it)",
                 markup=True,
                 highlight=False,
