@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import json
 import shutil
@@ -13,10 +14,11 @@ from speech_media import Clip, make_silence, make_video, word_error_rate
 
 from hearth.api.speech import TranscribeDone, TranscribeProgress, TranscribeRequest, Transcript
 from hearth.config import Settings
-from hearth.errors import ModelNotFound, NotFound, UnsupportedMedia
+from hearth.errors import CorruptModel, ModelNotFound, NotFound, UnsupportedMedia
 from hearth.speech import NoSpeechFound, Recognizer, SpeechService
 from hearth.speech.media import Audio, decode_audio
 from hearth.speech.models import (
+    BUNDLED_SHA256,
     ensure_bundled_whisper,
     resolve_whisper_model,
     verify_bundled_whisper,
@@ -223,6 +225,7 @@ def test_bundled_model_is_assembled_once_and_verified(
         "tokenizer.json",
         "vocabulary.txt",
     }
+    assert stamp["sha256"] == BUNDLED_SHA256
     assert verify_bundled_whisper(settings)
     mtime = (folder / "model.bin").stat().st_mtime_ns
     assert ensure_bundled_whisper(settings) == folder
@@ -284,3 +287,27 @@ def test_idle_whisper_model_is_released_after_keep_alive(
         assert time.monotonic() < deadline, "the idle model was never released"
         time.sleep(0.05)
     rec.close()
+
+
+def _fake_parts(folder: Path) -> list[Path]:
+    """Two small model parts and the tokenizer files beside the first."""
+    folder.mkdir()
+    for name in ("config.json", "tokenizer.json", "vocabulary.txt"):
+        (folder / name).write_text("{}")
+    (folder / "model.bin.part1").write_bytes(b"first half|")
+    (folder / "model.bin.part2").write_bytes(b"second half")
+    return [folder / "model.bin.part1", folder / "model.bin.part2"]
+
+
+def test_assembly_is_checked_against_the_pinned_digest(tmp_path: Path) -> None:
+    parts = _fake_parts(tmp_path / "parts")
+    settings = Settings().with_(home=tmp_path / "home")
+    with pytest.raises(CorruptModel, match=r"has sha256 .*not the pinned d01c3014"):
+        ensure_bundled_whisper(settings, parts=parts)  # pinned: the real model's digest
+    folder = settings.models_dir / "whisper" / "base"
+    assert list(folder.iterdir()) == []  # the bad file is gone, nothing marks it complete
+
+    digest = hashlib.sha256(b"first half|second half").hexdigest()
+    assert ensure_bundled_whisper(settings, parts=parts, sha256=digest) == folder
+    assert (folder / "model.bin").read_bytes() == b"first half|second half"
+    assert json.loads((folder / "hearth.json").read_text())["sha256"] == digest

