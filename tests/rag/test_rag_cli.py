@@ -53,7 +53,7 @@ def test_docs_and_ask_json(env: dict[str, str], tmp_path: Path) -> None:
     added = runner.invoke(
         app, ["docs", "add", str(guide), str(broken), "--collection", "harbour"], env=env
     )
-    assert added.exit_code == 0, added.output
+    assert added.exit_code == 1, added.output  # guide.md is in, but not everything was
     assert "added    guide.md" in added.output
     assert "broken.docx: not a readable DOCX" in added.output
 
@@ -120,8 +120,12 @@ def test_docs_add_reports_each_bad_file_and_adds_the_rest(
     assert "added    good.md" in out.output
     assert "broken.docx: not a readable DOCX file, it is corrupt" in out.output
     assert "broken.pptx: not a readable PPTX file, it is corrupt" in out.output
+    assert "1 added, 2 failed, 0 unchanged in collection 'default'" in out.output
+    assert out.exit_code == 1
     listed = CliRunner().invoke(app, ["docs", "list", "--json"], env=env)
     assert [d["file"] for d in json.loads(listed.stdout)["documents"]] == ["good.md"]
+    again = CliRunner().invoke(app, ["docs", "add", str(good)], env=env)
+    assert again.exit_code == 0 and "0 added, 0 failed, 1 unchanged" in again.output
 
 
 def test_unknown_collection_is_a_clear_error(env: dict[str, str]) -> None:

@@ -40,7 +40,8 @@ def add(
     """Add documents to a collection (created on first use).
 
     Unchanged files are skipped (content hash); a changed file replaces its old chunks.
-    A file that cannot be read is reported and the others are still added.
+    A file that cannot be read is reported and the others are still added; the exit
+    code is then 1.
     """
     rag = _rag(ctx)
     with Progress(
@@ -76,10 +77,10 @@ def add(
         for error in result.errors:
             err_console.print(f"[bold red]error:[/] {escape(error.error)}")
         console.print(
-            f"{len(result.added)} added, {len(result.skipped)} unchanged, "
-            f"{len(result.errors)} failed in collection {collection!r}"
+            f"{len(result.added)} added, {len(result.errors)} failed, "
+            f"{len(result.skipped)} unchanged in collection {escape(repr(collection))}"
         )
-    if result.errors and not result.added and not result.skipped:
+    if result.errors:  # the other files are in; the exit code still says not all of them
         raise typer.Exit(1)
 
 
