@@ -181,3 +181,33 @@ def test_python_api_against_a_server(live_server: str) -> None:
         with pytest.raises(InvalidInput, match="at least two labels"):
             h.task.classify("x", labels=["one"])
         assert isinstance(h.task.translate("Good morning.", to="fr"), str)
+
+
+def test_bleu_api_takes_sacrebleus_tokenizers(live_server: str) -> None:
+    import importlib.util
+
+    # Unicode punctuation: intl splits it off, 13a does not (values from sacrebleu 2.6).
+    refs = ["The price is €5—cheap!", "She said «hello» twice."]
+    hyps = ["The price is €5 — cheap!", "She said «hello» two times."]
+    expected = {"13a": 24.41, "intl": 77.51, "none": 28.85, "char": 83.69}
+    with httpx.Client(base_url=live_server, timeout=60) as http:
+        for tokenize, score in expected.items():
+            r = http.post(
+                "/api/eval/bleu",
+                json={"references": refs, "hypotheses": hyps, "tokenize": tokenize},
+            )
+            assert r.status_code == 200, r.text
+            assert round(r.json()["bleu"], 2) == score
+            assert f"tok:{tokenize}" in r.json()["signature"]
+        r = http.post(
+            "/api/eval/bleu", json={"references": refs, "hypotheses": hyps, "tokenize": "ja-mecab"}
+        )
+        if importlib.util.find_spec("MeCab") is None:
+            assert r.status_code == 400
+            assert "pip install 'sacrebleu[ja]'" in r.json()["error"]
+        else:
+            assert r.status_code == 200 and "tok:ja-mecab" in r.json()["signature"]
+        r = http.post(
+            "/api/eval/bleu", json={"references": refs, "hypotheses": hyps, "tokenize": "flores101"}
+        )
+        assert r.status_code == 400 and "tokenize" in r.json()["error"]

@@ -11,6 +11,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 __all__ = [
+    "BLEU_TOKENIZERS",
     "TASK_NAMES",
     "BleuLine",
     "BleuResult",
@@ -23,10 +24,17 @@ __all__ = [
     "TaskName",
     "TaskRequest",
     "TaskResponse",
+    "Tokenize",
 ]
 
 TaskName = Literal["classify", "sentiment", "keywords", "summarize", "translate"]
 TASK_NAMES: tuple[str, ...] = ("classify", "sentiment", "keywords", "summarize", "translate")
+
+
+# sacrebleu's tokenizers that work offline (the flores/spm ones download a model), plus
+# hearth's own names: auto (pick by language) and word (13a).
+BLEU_TOKENIZERS: tuple[str, ...] = ("13a", "intl", "zh", "char", "none", "ja-mecab", "ko-mecab")
+Tokenize = Literal["auto", "word", "13a", "intl", "zh", "char", "none", "ja-mecab", "ko-mecab"]
 
 
 class _Strict(BaseModel):
@@ -63,7 +71,13 @@ class EvalRequest(_Strict):
 
     references: list[str] | list[list[str]]
     hypotheses: list[str]
-    tokenize: Literal["auto", "zh", "13a", "char", "word"] = "auto"
+    tokenize: Tokenize = Field(
+        default="auto",
+        description="auto: Chinese text as characters (BLEU: sacrebleu's zh), other text as "
+        "words (BLEU: 13a). BLEU takes any of sacrebleu's offline tokenizers (13a, intl, zh, "
+        "char, none; ja-mecab and ko-mecab when sacrebleu[ja] / sacrebleu[ko] are installed); "
+        "ROUGE takes char (or zh) and word (or 13a).",
+    )
 
 
 class BleuLine(BaseModel):

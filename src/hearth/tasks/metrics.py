@@ -19,7 +19,14 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Literal
 
-from hearth.api.tasks import BleuLine, BleuResult, RougeLine, RougeResult, RougeScore
+from hearth.api.tasks import (
+    BLEU_TOKENIZERS,
+    BleuLine,
+    BleuResult,
+    RougeLine,
+    RougeResult,
+    RougeScore,
+)
 from hearth.errors import InvalidInput, NotFound, UnsupportedMedia
 
 __all__ = [
@@ -98,23 +105,30 @@ def bleu(
     """Corpus BLEU of `hypotheses` against one or more reference sets (sacrebleu).
 
     `references` is one list of lines, or a list of reference sets (several references
-    per line). `tokenize`: "auto" (zh for Chinese text, else 13a), or any sacrebleu
-    tokenizer name ("zh", "13a", "intl", "char", "none", ...).
+    per line). `tokenize`: "auto" (zh for Chinese text, else 13a), "word" (13a), or one of
+    sacrebleu's offline tokenizers (`BLEU_TOKENIZERS`: 13a, intl, zh, char, none, ja-mecab,
+    ko-mecab).
     """
     from sacrebleu.metrics import BLEU
 
+    if tokenize == "word":
+        tokenize = "13a"
+    if tokenize != "auto" and tokenize not in BLEU_TOKENIZERS:
+        raise InvalidInput(
+            f"unknown BLEU tokenizer {tokenize!r}: use auto, {', '.join(BLEU_TOKENIZERS)}"
+        )
     ref_sets = _reference_sets(references)
     _check_pair(ref_sets, hypotheses)
     if tokenize == "auto":
         tokenize = "zh" if is_chinese([*hypotheses, *ref_sets[0]]) else "13a"
-    elif tokenize == "word":
-        tokenize = "13a"
     try:
         corpus_metric = BLEU(tokenize=tokenize)
         line_metric = BLEU(tokenize=tokenize, effective_order=True)
-    except Exception as exc:  # sacrebleu raises a bare error for unknown tokenizers
+    except (ImportError, RuntimeError) as exc:  # ja-mecab / ko-mecab without their packages
+        extra = tokenize.split("-")[0]
         raise InvalidInput(
-            f"unknown BLEU tokenizer {tokenize!r}: use auto, zh, 13a, intl or char"
+            f"the BLEU tokenizer {tokenize!r} needs extra packages: "
+            f"pip install 'sacrebleu[{extra}]', or use intl"
         ) from exc
     score = corpus_metric.corpus_score(list(hypotheses), ref_sets)
     lines = []
