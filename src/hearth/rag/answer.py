@@ -29,7 +29,11 @@ SYSTEM_PROMPT = (
 # Tokens kept free for the chat template's own markup (role headers, BOS/EOS).
 TEMPLATE_MARGIN = 48
 
-_CITATION = re.compile(r"\[(\d{1,3}(?:\s*[,，、]\s*\d{1,3})*)\]")
+# [1], [1, 2], and the full-width brackets Chinese output often uses: 【1】, ［1］, 【1，2】.
+# `lead` is the space before a citation, dropped with the citation when none of it is valid.
+_CITATION = re.compile(
+    r"(?P<lead>[ \t]*)[\[［【]\s*(?P<numbers>\d{1,3}(?:\s*[,，、]\s*\d{1,3})*)\s*[\]］】]"
+)
 
 
 def render_source(source: Source) -> str:
@@ -92,14 +96,17 @@ def pack_sources(
 
 
 def check_citations(answer: str, given: int) -> tuple[str, list[int]]:
-    """The valid citation numbers (1..given) of `answer`, and the answer without invalid ones."""
+    """The valid citation numbers (1..given) of `answer`, and the answer with its citations
+    written as [1][2] (full-width 【1】 and ［1］ too) and the invalid ones removed."""
     cited: set[int] = set()
 
     def keep(match: re.Match[str]) -> str:
-        numbers = [int(n) for n in re.split(r"\s*[,，、]\s*", match.group(1))]
-        valid = [n for n in numbers if 1 <= n <= given]
+        numbers = [int(n) for n in re.split(r"\s*[,，、]\s*", match.group("numbers"))]
+        valid = [n for n in dict.fromkeys(numbers) if 1 <= n <= given]
         cited.update(valid)
-        return "".join(f"[{n}]" for n in valid)
+        if not valid:
+            return ""
+        return match.group("lead") + "".join(f"[{n}]" for n in valid)
 
     cleaned = _CITATION.sub(keep, answer)
     return cleaned, sorted(cited)
