@@ -301,4 +301,48 @@ def test_bad_input_with_the_real_engine(live_server: str) -> None:
         json={"model": EMBED, "messages": [{"role": "user", "content": "x"}]},
     )
     assert r.status_code == 400 and "embedding model" in r.json()["error"]
+    # Inputs that used to reach llama.cpp or Jinja and come back as a 500 (or kill the server):
+    for path, raw, message in (
+        (
+            "/api/chat",
+            b'{"model": "%s", "messages": [{"role": "user", "content": "hi \\ud800"}]}',
+            "lone surrogate",
+        ),
+        ("/api/embed", b'{"model": "%s", "input": ["a \\udc00"]}', "lone surrogate"),
+        ("/api/embed", b'{"model": "%s", "input": ["a", ""]}', "input 2 is empty"),
+        ("/api/generate", b'{"model": "%s", "prompt": "x", "context": [-1]}', "token id -1"),
+        (
+            "/api/generate",
+            b'{"model": "%s", "prompt": "x", "template": "{{ 1/0 }}"}',
+            "chat template failed: ZeroDivisionError",
+        ),
+        (
+            "/api/generate",
+            b'{"model": "%s", "prompt": "x", "options": {"num_ctx": 100000000}}',
+            "with num_ctx 100000000 needs about",
+        ),
+    ):
+        model = (EMBED if "lone" in message and path == "/api/embed" else MODEL).encode()
+        r = httpx.post(f"{live_server}{path}", content=raw % model, timeout=60)
+        assert r.status_code == 400 and message in r.json()["error"], (path, r.text)
+    r = httpx.post(
+        f"{live_server}/v1/chat/completions",
+        content=b'{"model": "%s", "messages": [{"role": "user", "content": "\\ud800"}]}'
+        % MODEL.encode(),
+    )
+    assert r.status_code == 400 and "lone surrogate" in r.json()["error"]["message"]
+    # Schema keywords the grammar cannot apply are accepted (pydantic schemas carry them) and named.
+    r = httpx.post(
+        f"{live_server}/api/generate",
+        json={
+            "model": MODEL,
+            "prompt": "A number:",
+            "stream": False,
+            "format": {"type": "object", "properties": {"n": {"type": "integer", "minimum": 3}}},
+            "options": {"num_predict": 12, "temperature": 0},
+        },
+        timeout=60,
+    )
+    assert r.status_code == 200
+    assert "minimum at /properties/n" in r.headers["x-hearth-warning"]
     assert httpx.get(f"{live_server}/api/version").status_code == 200

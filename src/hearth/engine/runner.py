@@ -30,6 +30,7 @@ from typing import Any
 import llama_cpp
 from llama_cpp import _internals as internals
 
+from hearth.engine.embedder import utf8
 from hearth.errors import ContextOverflow, CorruptModel, HearthError, InvalidInput
 from hearth.store.gguf import read_gguf
 
@@ -251,7 +252,7 @@ class LlamaRunner:
 
     # ------------------------------------------------------------------ tokens
     def tokenize(self, text: str, *, add_bos: bool = False, special: bool = True) -> list[int]:
-        data = text.encode("utf-8")
+        data = utf8(text)
         n_max = len(data) + 16
         buf = (llama_cpp.llama_token * n_max)()
         n = llama_cpp.llama_tokenize(self.vocab, data, len(data), buf, n_max, add_bos, special)

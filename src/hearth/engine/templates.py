@@ -192,6 +192,10 @@ class ChatTemplate:
             )
         except jinja2.TemplateError as exc:
             raise InvalidInput(f"chat template failed: {exc}") from exc
+        except Exception as exc:  # a template is code from the user or the GGUF: 1/0, None + 1, ...
+            raise InvalidInput(
+                f"chat template failed: {type(exc).__name__}: {exc}; fix the TEMPLATE"
+            ) from exc
 
     def _render_go(self, messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None) -> str:
         go_messages = [

@@ -45,6 +45,7 @@ from hearth.api.ollama import (
     ToolCall,
     VersionResponse,
 )
+from hearth.engine.grammar import unenforced_keywords
 from hearth.errors import HearthError, InvalidInput
 from hearth.server.streaming import collect, open_pump, stream_response
 
@@ -124,6 +125,16 @@ def merge_generate(chunks: Sequence[GenerateResponse]) -> GenerateResponse:
     return last.model_copy(update={"response": "".join(c.response for c in chunks)})
 
 
+def warn_unenforced(response: Response, fmt: Any) -> Response:
+    """Say which constraints of a `format` schema were not applied while generating."""
+    loose = unenforced_keywords(fmt) if isinstance(fmt, dict) else []
+    if loose:
+        response.headers["X-Hearth-Warning"] = (
+            "format: not enforced while generating (check the values): " + ", ".join(loose[:8])
+        )
+    return response
+
+
 async def _answer(
     request: Request,
     stream: bool | None,
@@ -147,9 +158,10 @@ async def _answer(
 async def generate(request: Request, body: GenerateRequest) -> Response:
     """An empty prompt loads the model; with `keep_alive: 0` it unloads it."""
     services = services_of(request)
-    return await _answer(
+    response = await _answer(
         request, body.stream, lambda: generate_chunks(services, body), merge_generate
     )
+    return warn_unenforced(response, body.format)
 
 
 @router.post(
@@ -160,7 +172,8 @@ async def generate(request: Request, body: GenerateRequest) -> Response:
 async def chat(request: Request, body: ChatRequest) -> Response:
     """Empty messages load the model; with `keep_alive: 0` they unload it."""
     services = services_of(request)
-    return await _answer(request, body.stream, lambda: chat_chunks(services, body), merge_chat)
+    response = await _answer(request, body.stream, lambda: chat_chunks(services, body), merge_chat)
+    return warn_unenforced(response, body.format)
 
 
 # Embeddings -----------------------------------------------------------------------

@@ -55,6 +55,7 @@ from hearth.server.routes.ollama import (
     merge_chat,
     merge_generate,
     services_of,
+    warn_unenforced,
 )
 from hearth.server.streaming import collect, open_pump, stream_response
 
@@ -437,9 +438,9 @@ async def chat_completions(request: Request, body: ChatCompletionRequest) -> Res
         items = await collect(request, first, pump)
         if not items:
             return Response(status_code=204)
-        return _dump(to_chat_completion(merge_chat(items)))
+        return warn_unenforced(_dump(to_chat_completion(merge_chat(items))), req.format)
     usage = bool(body.stream_options and body.stream_options.include_usage)
-    return stream_response(
+    response = stream_response(
         first,
         pump,
         _ChatEvents(usage),
@@ -448,6 +449,7 @@ async def chat_completions(request: Request, body: ChatCompletionRequest) -> Res
         trailer=_DONE,
         headers=_SSE_HEADERS,
     )
+    return warn_unenforced(response, req.format)
 
 
 @router.post(
