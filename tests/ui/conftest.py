@@ -49,10 +49,12 @@ def settings(request: pytest.FixtureRequest, tmp_path: Path, registry: FakeRegis
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    """One headless Chromium per module."""
+    """One headless Chromium per module. `make setup` installs it, so a missing browser is
+    a set-up defect: the tests fail rather than skip."""
     if not CHROMIUM.exists():
-        pytest.skip(
-            "Debian's chromium is not installed (/usr/bin/chromium): apt-get install chromium"
+        pytest.fail(
+            f"Debian's chromium is not installed ({CHROMIUM}): run `make setup` as root, "
+            "or apt-get install chromium"
         )
     from playwright.sync_api import sync_playwright
 

@@ -4,7 +4,7 @@ import { api, chatModels, isAbort, listModels, showError, stream, upload } from 
 import { enableCopyButtons, renderMarkdown } from "./markdown.js";
 import { $, el, fillModels, formatBytes, guessLang } from "./util.js";
 
-const state = { sources: [], controller: null };
+const state = { sources: [], controller: null, opener: null };
 const enc = encodeURIComponent;
 
 const current = () => $("#docs-collection").value;
@@ -34,7 +34,9 @@ export async function init() {
   });
   $("#docs-ask-stop").addEventListener("click", () => state.controller && state.controller.abort());
   document.addEventListener("keydown", (e) => {
-    if (e.key === "Escape" && state.controller && !$("#page-documents").hidden) state.controller.abort();
+    if (e.key !== "Escape" || $("#page-documents").hidden) return;
+    if (state.controller) state.controller.abort();
+    else if (!$("#docs-quote").hidden) { e.preventDefault(); closeQuote(); }
   });
   await Promise.all([refreshCollections(), refreshModels()]);
 }
@@ -188,7 +190,7 @@ function citeButtons(root) {
       if (!m) { frag.append(part); continue; }
       for (const n of m[1].split(",").map((x) => Number(x.trim()))) {
         const source = state.sources.find((s) => Number(s.n) === n);
-        if (source) frag.append(el("button", { type: "button", class: "cite", "aria-label": `Show source ${n}: ${source.file}${source.page ? `, page ${source.page}` : ""}`, onclick: () => showQuote(source) }, `[${n}]`));
+        if (source) frag.append(el("button", { type: "button", class: "cite", "aria-label": `Show source ${n}: ${source.file}${source.page ? `, page ${source.page}` : ""}`, onclick: (e) => showQuote(source, e.currentTarget) }, `[${n}]`));
         else frag.append(`[${n}]`);
       }
     }
@@ -196,22 +198,30 @@ function citeButtons(root) {
   }
 }
 
-function showQuote(source) {
+function showQuote(source, opener) {
   const box = $("#docs-quote");
   const where = `[${source.n}] ${source.file}${source.page ? `, page ${source.page}` : ""}${source.anchor ? ` (${source.anchor})` : ""}`;
   box.replaceChildren(
     el("div", { class: "where" }, where),
     el("blockquote", { lang: guessLang(source.text || "") }, source.text || ""),
-    el("button", { type: "button", class: "link", onclick: () => { box.hidden = true; } }, "Close"));
+    el("button", { type: "button", class: "link", "aria-keyshortcuts": "Escape", onclick: closeQuote }, "Close"));
+  state.opener = opener || null;
   box.hidden = false;
   box.focus();
+}
+
+function closeQuote() {
+  // Hide the passage and give the focus back to the citation that opened it.
+  $("#docs-quote").hidden = true;
+  if (state.opener && state.opener.isConnected) state.opener.focus();
+  state.opener = null;
 }
 
 function renderSources() {
   const list = $("#docs-sources");
   $("#docs-sources-h").hidden = !state.sources.length;
   list.replaceChildren(...state.sources.map((s) => el("li", { value: s.n },
-    el("button", { type: "button", class: "link", onclick: () => showQuote(s) },
+    el("button", { type: "button", class: "link", onclick: (e) => showQuote(s, e.currentTarget) },
       `${s.file}${s.page ? `, page ${s.page}` : ""}`),
     s.score !== undefined && s.score !== null ? el("span", { class: "muted" }, ` · score ${Number(s.score).toFixed(2)}`) : null)));
 }
