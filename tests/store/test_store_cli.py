@@ -37,6 +37,10 @@ def test_list_shows_the_bundled_models(hearth) -> None:  # type: ignore[no-untyp
     models = {m["name"]: m for m in json.loads(hearth("ls", "--json").stdout)}
     assert models["smollm2:135m"]["kind"] == "llm" and models["smollm2:135m"]["size"] > 50_000_000
     assert models["multilingual-e5-small:latest"]["kind"] == "embedding"
+    # A long name is printed whole (CliRunner is not a terminal: rich would cut it at 80 columns).
+    long = "hf.co/someorganisation/A-Very-Long-Model-Name-Instruct-GGUF:Q4_K_M"
+    assert hearth("cp", "smollm2:135m", long).exit_code == 0
+    assert long in hearth("list").output.splitlines()[1]
 
 
 def test_show_explains_the_model(hearth) -> None:  # type: ignore[no-untyped-def]

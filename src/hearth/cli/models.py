@@ -63,17 +63,29 @@ def list_command(
             ]
         )
         return
-    table = Table("NAME", "ID", "SIZE", "KIND", "QUANT", "MODIFIED", box=None, pad_edge=False)
-    for r in records:
-        table.add_row(
-            r.name,
-            r.digest.removeprefix("sha256:")[:12],
-            human_bytes(r.size),
-            r.kind,
-            r.details.quantization_level,
-            _ago(r.modified_at),
-        )
-    console.print(table)
+    print_columns(
+        ("NAME", "ID", "SIZE", "KIND", "QUANT", "MODIFIED"),
+        [
+            (
+                r.name,
+                r.digest.removeprefix("sha256:")[:12],
+                human_bytes(r.size),
+                r.kind,
+                r.details.quantization_level,
+                _ago(r.modified_at),
+            )
+            for r in records
+        ],
+    )
+
+
+def print_columns(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> None:
+    """Aligned plain-text columns, as Ollama prints them: never cut to the terminal's width
+    (a model name is copied from here, and scripts read it through a pipe)."""
+    widths = [max(len(str(cell)) for cell in column) for column in zip(header, *rows, strict=True)]
+    for row in (header, *rows):
+        line = "   ".join(str(cell).ljust(width) for cell, width in zip(row, widths, strict=True))
+        typer.echo(line.rstrip())
 
 
 def show_command(

@@ -316,13 +316,15 @@ def ps_command(
     if as_json:
         print_json([m.model_dump(mode="json") for m in models])
         return
-    table = Table("NAME", "ID", "SIZE", "CONTEXT", "UNTIL", box=None, pad_edge=False)
+    from hearth.cli.models import print_columns
+
+    rows = []
     for m in models:
         until = "Forever" if m.expires_at is None else _until(m.expires_at.timestamp())
-        table.add_row(
-            m.name, m.digest[:12], human_bytes(m.size), str(m.context_length or ""), until
+        rows.append(
+            (m.name, m.digest[:12], human_bytes(m.size), str(m.context_length or ""), until)
         )
-    console.print(table)
+    print_columns(("NAME", "ID", "SIZE", "CONTEXT", "UNTIL"), rows)
 
 
 def stop_command(
