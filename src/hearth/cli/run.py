@@ -318,7 +318,7 @@ def ps_command(
         return
     from hearth.cli.models import print_columns
 
-    rows = []
+    rows: list[tuple[str, ...]] = []
     for m in models:
         until = "Forever" if m.expires_at is None else _until(m.expires_at.timestamp())
         rows.append(
