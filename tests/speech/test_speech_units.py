@@ -144,6 +144,10 @@ def test_markdown_has_summary_transcript_and_translation() -> None:
     assert "## Summary\n\n- greets" in md
     assert "## Transcript\n\nHi." in md
     assert "## Translation (Traditional Chinese)\n\n你好。" in md
+    assert "Warning" not in md
+    t.warnings = ["1 of 1 segments were not translated"]
+    md = render_markdown(t, "English", "Traditional Chinese")
+    assert "*English, 1:05*\n\n> Warning: 1 of 1 segments were not translated\n\n## Summary" in md
 
 
 def test_sidecar_captions_prefers_the_wanted_language(tmp_path: Path) -> None:

@@ -461,6 +461,38 @@ def test_inline_citation_opens_the_passage_and_esc_closes_it(page: Any, live_ser
     assert page.evaluate("document.activeElement.classList.contains('cite')")  # focus back
 
 
+def test_transcript_view_shows_untranslated_segments(page: Any, live_server: str) -> None:
+    """A translation the model failed on is marked, not passed off (scripted /api/transcribe)."""
+    from hearth.api.speech import Segment, TranscribeDone, Transcript
+
+    segments = [Segment(start=0, end=2, text="hello"), Segment(start=2, end=4, text="goodbye")]
+    warning = "1 of 2 segments were not translated into French (the model failed: boom)"
+    result = Transcript(
+        language="en",
+        duration=4,
+        segments=segments,
+        text="hello goodbye",
+        translation="bonjour goodbye",
+        translated_segments=[segments[0].model_copy(update={"text": "bonjour"}), segments[1]],
+        untranslated=[1],
+        warnings=[warning],
+    )
+    body = TranscribeDone(result=result).model_dump_json() + "\n"
+    page.route(
+        "**/api/transcribe",
+        lambda route: route.fulfill(status=200, content_type="application/x-ndjson", body=body),
+    )
+    _open(page, live_server, "#transcribe")
+    page.fill("#tr-url", "http://127.0.0.1:9/talk.mp4")
+    page.click("#tr-start")
+    page.wait_for_selector("#tr-result:not([hidden])")
+    assert page.inner_text("#tr-notes .warning-text") == f"Warning: {warning}"
+    rows = page.locator("#tr-translation .segment")
+    assert "not translated" not in rows.nth(0).inner_text()
+    assert rows.nth(1).locator("span").all_inner_texts() == ["goodbye", "(not translated)"]
+    screenshot(page, "transcribe-untranslated")
+
+
 @pytest.mark.slow
 def test_transcribe_upload_shows_transcript_and_downloads(
     page: Any, live_server: str, tmp_path: Path

@@ -154,6 +154,8 @@ def render_markdown(
     title = transcript.title or "Transcript"
     minutes, seconds = divmod(round(transcript.duration), 60)
     lines = [f"# {title}", "", f"*{language_name}, {minutes}:{seconds:02d}*", ""]
+    for warning in transcript.warnings:
+        lines += [f"> Warning: {warning}", ""]
     if transcript.summary:
         lines += ["## Summary", ""]
         lines += [f"- {item}" for item in transcript.summary]

@@ -39,7 +39,7 @@ function segments(box, list, fallback, missing = []) {
     box.replaceChildren(...list.map((s, i) => el("p", { class: skipped.has(i) ? "segment untranslated" : "segment" },
       el("time", {}, formatTime(s.start)),
       el("span", { lang: guessLang(s.text || "") }, s.text),
-      skipped.has(i) ? el("span", { class: "muted" }, " (not translated)") : null)));
+      skipped.has(i) ? el("span", { class: "muted" }, "(not translated)") : null)));
   } else if (fallback) {
     box.replaceChildren(el("p", { lang: guessLang(fallback), style: "white-space: pre-wrap" }, fallback));
   } else {
