@@ -1,4 +1,5 @@
-"""One-line errors through the real CLI's handler: messages are shown literally."""
+"""One-line errors through the real CLI: shown literally by its handler; a mistyped file name
+for `hearth task` is an error, not the text."""
 
 from __future__ import annotations
 
@@ -29,3 +30,10 @@ def test_error_messages_with_brackets_are_printed_literally(
     out = runner.invoke(app, ["docs", "add", str(odd), "--collection", "a[/]b[bold]"], env=env)
     assert out.exit_code == 1 and "unexpected" not in out.output
     assert "invalid collection name 'a[/]b[bold]'" in out.output
+
+
+@pytest.mark.parametrize("arg", ["missing-review.txt", "./drafts/review", "../My notes/a b.md"])
+def test_task_with_a_mistyped_file_name_is_an_error_not_text(env: dict[str, str], arg: str) -> None:
+    out = CliRunner().invoke(app, ["task", "sentiment", arg], env=env)
+    assert out.exit_code == 1, out.output
+    assert f"no such file: {arg} (pass the text itself, or - for stdin)" in out.output

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import json
+import re
 import sys
 from collections.abc import Iterator
-from pathlib import Path
+from pathlib import Path, PurePath
 from typing import Any
 
 import typer
@@ -33,7 +34,10 @@ task_app = typer.Typer(
 
 INPUT = typer.Argument(
     None,
-    help="The text, a path to a UTF-8 file, or - (or nothing, with stdin piped) for one text per stdin line.",
+    help=(
+        "The text, a path to a UTF-8 file (a missing one is an error, not text), or - (or "
+        "nothing, with stdin piped) for one text per stdin line."
+    ),
 )
 MODEL = typer.Option(None, "--model", "-m", help="Chat model (default: HEARTH_DEFAULT_MODEL).")
 JSON = typer.Option(
@@ -65,7 +69,54 @@ def _texts(value: str | None) -> tuple[list[str], bool]:
             raise UnsupportedMedia(
                 f"{value!r} is not UTF-8 text: convert it to UTF-8 first"
             ) from exc
+    if _looks_like_path(value):
+        what = "a folder, not a file" if _is_dir(path) else "no such file"
+        raise InvalidInput(f"{what}: {value} (pass the text itself, or - for stdin)")
     return [value], False
+
+
+# A mistyped file name must not be taken for the text: arguments shaped like these are paths.
+_FILE_SUFFIXES = {
+    ".txt",
+    ".text",
+    ".md",
+    ".markdown",
+    ".srt",
+    ".vtt",
+    ".csv",
+    ".tsv",
+    ".json",
+    ".jsonl",
+    ".log",
+    ".rst",
+    ".html",
+    ".htm",
+    ".xml",
+    ".yaml",
+    ".yml",
+    ".pdf",
+    ".docx",
+}
+_PATH_START = re.compile(r"^(?:~?[/\\]|\.{1,2}[/\\]|[A-Za-z]:[/\\])")
+
+
+def _looks_like_path(value: str) -> bool:
+    """One word that starts like a path (/, ./, ../, ~/, C:\\) or ends in a text-file
+    extension (notes.txt, ./drafts/review), or a folder and such a file name with spaces in
+    them (../My notes/a b.md). Sentences, URLs and "and/or" stay text."""
+    if "\n" in value or "://" in value or len(value) > 1024:
+        return False
+    text_file = PurePath(value.replace("\\", "/")).suffix.lower() in _FILE_SUFFIXES
+    if not any(ch.isspace() for ch in value):
+        return text_file or bool(_PATH_START.match(value))
+    return text_file and ("/" in value or "\\" in value)
+
+
+def _is_dir(path: Path) -> bool:
+    try:
+        return path.is_dir()
+    except OSError:
+        return False
 
 
 def _render(name: str, result: dict[str, Any]) -> None:
