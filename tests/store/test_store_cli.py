@@ -119,3 +119,12 @@ def test_create_from_a_modelfile(hearth, tmp_path: Path) -> None:  # type: ignor
     _one_line_error(hearth("create", "x", "-f", str(tmp_path / "missing")), "not found")
     names = [m["name"] for m in json.loads(hearth("list", "--json").stdout)]
     assert "x:latest" not in names and {"tutor:latest", "again:latest"} <= set(names)
+
+
+def test_show_explains_a_name_that_is_not_installed(hearth) -> None:  # type: ignore[no-untyped-def]
+    result = hearth("show", "hf.co/bartowski/Llama-3.2-3B-Instruct-GGUF:Q4_K_M")
+    assert result.exit_code == 1
+    for text in ("Name (not installed)", "bartowski", "3B", "instruct", "Q4_K_M: 4-bit"):
+        assert text in result.output, text
+    assert "hearth pull hf.co/bartowski/Llama-3.2-3B-Instruct-GGUF:Q4_K_M" in result.output
+    assert hearth("show", "nothing:here", "--json").output.startswith("Error:")

@@ -6,8 +6,10 @@ import time
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import typer
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     DownloadColumn,
@@ -28,7 +30,7 @@ from hearth.cli.common import (
     human_bytes,
     print_json,
 )
-from hearth.errors import InvalidInput
+from hearth.errors import InvalidInput, ModelNotFound
 
 __all__ = ["register"]
 
@@ -111,7 +113,17 @@ def show_command(
 
     services = get_services(ctx)
     settings = get_settings(ctx)
-    record = services.store.resolve(name)
+    try:
+        record = services.store.resolve(name)
+    except ModelNotFound:
+        flags = (modelfile, parameters, template, system, license_, as_json)
+        if not any(flags):  # what a name like org/Model-7B-Instruct:Q4_K_M says, before a pull
+            from hearth.store import explain_name
+
+            parts = explain_name(name)
+            if any(parts.get(k) for k in ("organisation", "size", "finetune", "quantization")):
+                section("Name (not installed)", _name_rows(parts))
+        raise
     info = describe(
         services.store, record, num_ctx=settings.num_ctx, num_parallel=settings.num_parallel
     )
@@ -131,19 +143,6 @@ def show_command(
     mi = info.model_info
     arch = mi.get("general.architecture", record.details.family or record.format)
 
-    def section(title: str, rows: Iterable[tuple[str, object]]) -> None:
-        rows = [(k, v) for k, v in rows if v not in (None, "", [])]
-        if not rows:
-            return
-        console.print(f"  [bold]{title}[/]")
-        table = Table(box=None, show_header=False, pad_edge=False)
-        table.add_column(style="dim", min_width=22)
-        table.add_column()
-        for key, value in rows:
-            table.add_row(f"    {key}", str(value))
-        console.print(table)
-        console.print()
-
     section(
         "Model",
         [
@@ -162,24 +161,7 @@ def show_command(
             ("capabilities", ", ".join(info.capabilities)),
         ],
     )
-    parts = info.name_parts
-    section(
-        "Name",
-        [
-            ("source", parts.get("source")),
-            ("organisation", parts.get("organisation")),
-            ("base model", parts.get("base_model")),
-            ("size", parts.get("size")),
-            ("fine-tune", parts.get("finetune")),
-            (
-                "quantization",
-                f"{parts.get('quantization')}: {parts['quantization_note']}"
-                if parts.get("quantization") and parts.get("quantization_note")
-                else parts.get("quantization"),
-            ),
-            ("format", parts.get("format")),
-        ],
-    )
+    section("Name", _name_rows(info.name_parts))
     mem = info.memory
     if mem:
         section(
@@ -207,6 +189,34 @@ def show_command(
         )
     if info.license:
         section("License", [("", info.license.strip().splitlines()[0][:100])])
+
+
+def section(title: str, rows: Iterable[tuple[str, object]]) -> None:
+    """A titled block of `key  value` lines (empty values left out)."""
+    rows = [(k, v) for k, v in rows if v not in (None, "", [])]
+    if not rows:
+        return
+    console.print(f"  [bold]{escape(title)}[/]")
+    table = Table(box=None, show_header=False, pad_edge=False)
+    table.add_column(style="dim", min_width=22)
+    table.add_column()
+    for key, value in rows:
+        table.add_row(f"    {escape(key)}", escape(str(value)))
+    console.print(table)
+    console.print()
+
+
+def _name_rows(parts: dict[str, Any]) -> list[tuple[str, object]]:
+    quant, note = parts.get("quantization"), parts.get("quantization_note")
+    return [
+        ("source", parts.get("source")),
+        ("organisation", parts.get("organisation")),
+        ("base model", parts.get("base_model")),
+        ("size", parts.get("size")),
+        ("fine-tune", parts.get("finetune")),
+        ("quantization", f"{quant}: {note}" if quant and note else quant),
+        ("format", parts.get("format")),
+    ]
 
 
 def _draw(events: Iterable[ProgressResponse]) -> None:
