@@ -331,6 +331,21 @@ def test_bad_input_with_the_real_engine(live_server: str) -> None:
         % MODEL.encode(),
     )
     assert r.status_code == 400 and "lone surrogate" in r.json()["error"]["message"]
+    # What the text-only engine cannot do is refused, not ignored; unions name what they accept.
+    hi = [{"role": "user", "content": "hi"}]
+    for body, message in (
+        ({"messages": [{**hi[0], "images": ["iVBORw0KGgo="]}]}, "cannot read images"),
+        ({"messages": hi, "think": True}, "does not support thinking"),
+        ({"messages": hi, "logprobs": True}, "log probabilities are not supported"),
+        ({"messages": hi, "keep_alive": [1]}, "field 'keep_alive': expected a valid string or"),
+    ):
+        r = httpx.post(f"{live_server}/api/chat", json={"model": MODEL, **body})
+        assert r.status_code == 400 and message in r.json()["error"], r.text
+    r = httpx.post(
+        f"{live_server}/v1/chat/completions",
+        json={"model": MODEL, "messages": hi, "logprobs": True},
+    )
+    assert r.status_code == 400 and "log probabilities" in r.json()["error"]["message"]
     # Schema keywords the grammar cannot apply are accepted (pydantic schemas carry them) and named.
     r = httpx.post(
         f"{live_server}/api/generate",

@@ -83,6 +83,19 @@ def _load_ns(entry: Loaded, request_started_ns: int) -> int:
     return entry.load_ns if entry.loaded_ns >= request_started_ns else 0
 
 
+def _check_features(req: ChatRequest | GenerateRequest, images: bool) -> None:
+    """Refuse what hearth's text-only engine cannot do, rather than ignore it (a caller
+    asking for images or thinking would otherwise get an answer that pretends)."""
+    if images:
+        raise InvalidInput(
+            f"{req.model} cannot read images: hearth runs text-only models; remove `images`"
+        )
+    if req.think not in (None, False, "", "false", "none"):
+        raise InvalidInput(f'"{req.model}" does not support thinking; leave out `think`')
+    if req.logprobs or req.top_logprobs:
+        raise InvalidInput("logprobs: log probabilities are not supported; leave them out")
+
+
 def _default_memory_budget() -> int:
     try:
         pages = os.sysconf("SC_PHYS_PAGES")
@@ -317,6 +330,7 @@ class Engine:
         options = record.parameters.merged(req.options)
         keep_alive = self._keep_alive(req.keep_alive)
         grammar = grammar_for_format(req.format)  # validate before loading anything
+        _check_features(req, any(m.images for m in req.messages or []))
         messages = [m.model_dump(exclude_none=True) for m in (req.messages or [])]
         if not messages:
             return self._load_only(record, options, keep_alive, chat=True)
@@ -477,6 +491,7 @@ class Engine:
         options = record.parameters.merged(req.options)
         keep_alive = self._keep_alive(req.keep_alive)
         grammar = grammar_for_format(req.format)
+        _check_features(req, bool(req.images))
         if req.suffix:
             raise InvalidInput(
                 "suffix (fill-in-the-middle) is not supported by this model's template"

@@ -132,7 +132,7 @@ def describe_validation_error(errors: Sequence[Any]) -> tuple[str, str | None]:
     if not errors:
         return "invalid request", None
     first = errors[0]
-    loc = [str(part) for part in first.get("loc", ()) if part != "body"]
+    loc = _field_path(first.get("loc", ()))
     kind = first.get("type", "")
     if kind == "json_invalid":
         detail = (first.get("ctx") or {}).get("error", "malformed JSON")
@@ -140,6 +140,15 @@ def describe_validation_error(errors: Sequence[Any]) -> tuple[str, str | None]:
         return f"invalid JSON in request body{where}: {detail}", None
     field = ".".join(loc)
     msg = first.get("msg", "invalid value")
+    # A union (keep_alive: str | int | float, format: "json" | schema) fails once per branch,
+    # each at `field.<branch type>`: one message listing what would have been accepted.
+    branches = [e for e in errors if _field_path(e.get("loc", ())) == loc]
+    if len(branches) > 1 and field:
+        wanted = " or ".join(dict.fromkeys(_expected(e) for e in branches))
+        got = json.dumps(first.get("input"), ensure_ascii=False, default=str)[:60]
+        text = f"invalid request: field {field!r}: expected {wanted}, got {got}"
+        others = len(errors) - len(branches)
+        return text + (f" (and {others} more)" if others else ""), field
     if kind == "missing" and not field:
         return "invalid request: the body is empty; send a JSON object", None
     if kind == "extra_forbidden":
@@ -151,6 +160,24 @@ def describe_validation_error(errors: Sequence[Any]) -> tuple[str, str | None]:
     if len(errors) > 1:
         text += f" (and {len(errors) - 1} more)"
     return text, field or None
+
+
+def _field_path(loc: Sequence[Any]) -> list[str]:
+    """A request field's path without pydantic's union-branch names ("str", "literal['json']")."""
+    return [
+        str(part)
+        for part in loc
+        if part != "body"
+        and not (isinstance(part, str) and (part in _BRANCH_NAMES or "[" in part or "(" in part))
+    ]
+
+
+_BRANCH_NAMES = frozenset({"str", "int", "float", "bool", "dict", "list", "none", "bytes"})
+
+
+def _expected(error: dict[str, Any]) -> str:
+    msg = str(error.get("msg", ""))
+    return msg.removeprefix("Input should be ").removeprefix("input should be ")
 
 
 async def _validation_error(request: Request, exc: Exception) -> JSONResponse:

@@ -169,6 +169,8 @@ def _arguments(call: ToolCall, index: int) -> dict[str, Any]:
 def chat_request(req: ChatCompletionRequest) -> o.ChatRequest:
     """Convert an OpenAI chat completion request into hearth's ChatRequest."""
     _check_n(req.n)
+    if req.logprobs or req.top_logprobs:
+        raise InvalidInput("invalid request: field 'logprobs': log probabilities are not supported")
     if not req.messages:
         raise InvalidInput("invalid request: field 'messages': must contain at least one message")
     names: dict[str, str] = {}
