@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from hearth.api.ollama import ChatRequest, ChatResponse, Message, Options
@@ -203,11 +204,11 @@ def _interactive(session: ChatSession, show_info: Callable[[], None], verbose: b
             elif cmd == "/set" and len(words) == 4 and words[1] == "parameter":
                 try:
                     session.set_parameter(words[2], words[3])
-                    console.print(f"Set parameter {words[2]} to {words[3]}.", style="dim")
+                    console.print(escape(f"Set parameter {words[2]} to {words[3]}."), style="dim")
                 except InvalidInput as exc:
-                    err_console.print(f"Error: {exc.message.removeprefix('parameters.')}")
+                    err_console.print(escape(f"Error: {exc.message.removeprefix('parameters.')}"))
             else:
-                err_console.print(f"Unknown command {stripped!r}; /? for help.")
+                err_console.print(escape(f"Unknown command {stripped!r}; /? for help."))
             continue
         try:
             final = session.ask(text, _write)
@@ -215,7 +216,7 @@ def _interactive(session: ChatSession, show_info: Callable[[], None], verbose: b
             _write("\n")
             continue
         except HearthError as exc:
-            err_console.print(f"Error: {exc.message}")
+            err_console.print(escape(f"Error: {exc.message}"))
             continue
         _write("\n\n")
         if verbose:
