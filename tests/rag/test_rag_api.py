@@ -137,6 +137,20 @@ def test_documents_api_end_to_end(live_server: str, page_server: str) -> None:
         ).json()
         assert single["done"] is True and single["not_found"] is True and single["sources"]
 
+        # diversity (MMR) reaches the sources of an answer as it does a search
+        query = {"collection": "farm", "k": 3}
+        question = "When are the Bramley apple trees pruned?"
+        plain = client.post("/api/search", json={**query, "query": question}).json()["results"]
+        varied = client.post(
+            "/api/search", json={**query, "query": question, "diversity": 0.9}
+        ).json()["results"]
+        assert [r["text"] for r in varied] != [r["text"] for r in plain]
+        answered = client.post(
+            "/api/ask",
+            json={**query, "question": question, "diversity": 0.9, "stream": False},
+        ).json()
+        assert [s["text"] for s in answered["sources"]] == [r["text"] for r in varied]
+
         unknown = client.post("/api/ask", json={"question": "x", "collection": "nope"})
         assert unknown.status_code == 404 and "not found" in unknown.json()["error"]
         bad = client.post("/api/ask", json={"collection": "farm"})

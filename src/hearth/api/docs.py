@@ -113,6 +113,7 @@ class AskRequest(_Strict):
     collection: str = "default"
     model: str | None = None
     k: int = Field(default=5, ge=1, le=50)
+    diversity: float = Field(default=0.0, ge=0.0, lt=1.0)  # MMR: 0 = pure relevance
     stream: bool = True
 
 

@@ -197,6 +197,14 @@ def ask(
         None, "--model", "-m", help="Chat model (default: HEARTH_DEFAULT_MODEL)."
     ),
     k: int = typer.Option(5, "--k", "-k", min=1, max=50, help="Passages retrieved as sources."),
+    diversity: float = typer.Option(
+        0.0,
+        "--diversity",
+        min=0.0,
+        max=0.95,
+        help="0 = the k most relevant passages; higher favours varied sources (MMR), "
+        "e.g. 0.3 when one document repeats itself.",
+    ),
     json_out: bool = typer.Option(
         False, "--json", help='Print one JSON object: {"answer", "sources": [...], "cited", ...}.'
     ),
@@ -207,10 +215,10 @@ def ask(
     """
     rag = _rag(ctx)
     if json_out:
-        print_json(rag.ask(question, collection, model, k).model_dump())
+        print_json(rag.ask(question, collection, model, k, diversity).model_dump())
         return
     final = None
-    for chunk in rag.ask_stream(question, collection, model, k):
+    for chunk in rag.ask_stream(question, collection, model, k, diversity):
         if chunk.delta:
             sys.stdout.write(chunk.delta)
             sys.stdout.flush()

@@ -435,13 +435,21 @@ class RagService:
 
     # answers -------------------------------------------------------------------------
     def ask_stream(
-        self, question: str, collection: str = "default", model: str | None = None, k: int = 5
+        self,
+        question: str,
+        collection: str = "default",
+        model: str | None = None,
+        k: int = 5,
+        diversity: float = 0.0,
     ) -> Iterator[AskChunk]:
-        """Sources first, then answer deltas, then a final chunk with done=True."""
+        """Sources first, then answer deltas, then a final chunk with done=True.
+
+        `diversity` > 0 picks sources by maximal marginal relevance (fewer near-duplicates).
+        """
         from hearth.api.ollama import ChatRequest, Message, Options
 
         model = model or self.settings.default_model
-        sources, hits = self.search(question, collection, k=k)
+        sources, hits = self.search(question, collection, k=k, diversity=diversity)
         if not hits or self._not_found(hits[0]):
             yield AskChunk(sources=sources)
             yield AskChunk(
@@ -486,10 +494,15 @@ class RagService:
         )
 
     def ask(
-        self, question: str, collection: str = "default", model: str | None = None, k: int = 5
+        self,
+        question: str,
+        collection: str = "default",
+        model: str | None = None,
+        k: int = 5,
+        diversity: float = 0.0,
     ) -> AskResponse:
         final: AskChunk | None = None
-        for chunk in self.ask_stream(question, collection, model, k):
+        for chunk in self.ask_stream(question, collection, model, k, diversity):
             if chunk.done:
                 final = chunk
         assert final is not None

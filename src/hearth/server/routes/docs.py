@@ -162,7 +162,7 @@ async def ask(request: Request) -> Response:
     req = await _json(request, AskRequest)
     rag = _rag(request)
     first, pump = await open_pump(
-        lambda: rag.ask_stream(req.question, req.collection, req.model, req.k)
+        lambda: rag.ask_stream(req.question, req.collection, req.model, req.k, req.diversity)
     )
     if not req.stream:
         items = await collect(request, first, pump)
