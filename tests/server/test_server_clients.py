@@ -336,16 +336,16 @@ def test_bad_input_with_the_real_engine(live_server: str) -> None:
     for body, message in (
         ({"messages": [{**hi[0], "images": ["iVBORw0KGgo="]}]}, "cannot read images"),
         ({"messages": hi, "think": True}, "does not support thinking"),
-        ({"messages": hi, "logprobs": True}, "log probabilities are not supported"),
+        ({"messages": hi, "top_logprobs": 21}, "field 'top_logprobs'"),
         ({"messages": hi, "keep_alive": [1]}, "field 'keep_alive': expected a valid string or"),
     ):
         r = httpx.post(f"{live_server}/api/chat", json={"model": MODEL, **body})
         assert r.status_code == 400 and message in r.json()["error"], r.text
     r = httpx.post(
         f"{live_server}/v1/chat/completions",
-        json={"model": MODEL, "messages": hi, "logprobs": True},
+        json={"model": MODEL, "messages": hi, "top_logprobs": 2},
     )
-    assert r.status_code == 400 and "log probabilities" in r.json()["error"]["message"]
+    assert r.status_code == 400 and "needs logprobs: true" in r.json()["error"]["message"]
     # Schema keywords the grammar cannot apply are accepted (pydantic schemas carry them) and named.
     r = httpx.post(
         f"{live_server}/api/generate",
@@ -361,3 +361,68 @@ def test_bad_input_with_the_real_engine(live_server: str) -> None:
     assert r.status_code == 200
     assert "minimum at /properties/n" in r.headers["x-hearth-warning"]
     assert httpx.get(f"{live_server}/api/version").status_code == 200
+
+
+def test_log_probabilities_through_both_apis(live_server: str) -> None:
+    import openai
+
+    greedy = {"temperature": 0, "num_predict": 6}
+    r = httpx.post(
+        f"{live_server}/api/generate",
+        json={
+            "model": MODEL,
+            "prompt": "The capital of France is",
+            "stream": False,
+            "logprobs": True,
+            "top_logprobs": 3,
+            "options": greedy,
+        },
+        timeout=60,
+    ).json()
+    entries = r["logprobs"]
+    assert len(entries) == r["eval_count"] and "".join(e["token"] for e in entries) == r["response"]
+    for e in entries:  # greedy: the chosen token is the likeliest, and probabilities are <= 1
+        top = e["top_logprobs"]
+        assert len(top) == 3 and top[0]["token"] == e["token"] and top[0]["logprob"] == e["logprob"]
+        assert 0 >= top[0]["logprob"] >= top[1]["logprob"] >= top[2]["logprob"]
+        assert bytes(e["bytes"]).decode("utf-8", "replace") == e["token"]
+    plain = httpx.post(
+        f"{live_server}/api/generate",
+        json={"model": MODEL, "prompt": "Hi", "stream": False, "options": greedy},
+        timeout=60,
+    ).json()
+    assert "logprobs" not in plain
+
+    client = openai.OpenAI(base_url=f"{live_server}/v1", api_key="unused")
+    chat = client.chat.completions.create(
+        model=MODEL,
+        messages=[{"role": "user", "content": "Say hi"}],
+        logprobs=True,
+        top_logprobs=2,
+        max_tokens=5,
+        temperature=0,
+    )
+    content = chat.choices[0].logprobs.content  # type: ignore[union-attr]
+    assert content and "".join(t.token for t in content) == chat.choices[0].message.content
+    assert all(len(t.top_logprobs) == 2 and t.logprob <= 0 for t in content)
+    streamed = client.chat.completions.create(
+        model=MODEL,
+        messages=[{"role": "user", "content": "Say hi"}],
+        logprobs=True,
+        max_tokens=5,
+        temperature=0,
+        stream=True,
+    )
+    tokens = [
+        t.token
+        for chunk in streamed
+        if chunk.choices and chunk.choices[0].logprobs
+        for t in chunk.choices[0].logprobs.content or []
+    ]
+    assert tokens == [t.token for t in content]
+    legacy = client.completions.create(
+        model=MODEL, prompt="The capital of France is", logprobs=2, max_tokens=3, temperature=0
+    )
+    lp = legacy.choices[0].logprobs
+    assert lp is not None and "".join(lp.tokens or []) == legacy.choices[0].text
+    assert lp.text_offset == [len("".join((lp.tokens or [])[:i])) for i in range(3)]

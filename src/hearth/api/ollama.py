@@ -144,8 +144,8 @@ class _Generation(_Strict):
     stream: bool | None = True
     keep_alive: str | int | float | None = None
     think: bool | str | None = None
-    logprobs: bool | None = None
-    top_logprobs: int | None = None
+    logprobs: bool | None = None  # the log probability of each generated token
+    top_logprobs: int | None = Field(default=None, ge=0, le=20)  # and of the N likeliest
 
 
 class GenerateRequest(_Generation):
@@ -172,6 +172,18 @@ class _Timings(BaseModel):
     eval_duration: int | None = None
 
 
+class TokenLogprob(BaseModel):
+    token: str
+    logprob: float
+    bytes: list[int] | None = None
+
+
+class Logprob(TokenLogprob):
+    """A generated token's log probability, and the likeliest tokens at its position."""
+
+    top_logprobs: list[TokenLogprob] | None = None
+
+
 class GenerateResponse(_Timings):
     model: str
     created_at: datetime
@@ -179,6 +191,7 @@ class GenerateResponse(_Timings):
     done: bool = False
     done_reason: str | None = None
     context: list[int] | None = None
+    logprobs: list[Logprob] | None = None
 
 
 class ChatResponse(_Timings):
@@ -187,6 +200,7 @@ class ChatResponse(_Timings):
     message: Message
     done: bool = False
     done_reason: str | None = None
+    logprobs: list[Logprob] | None = None
 
 
 class EmbedRequest(_Strict):

@@ -26,6 +26,7 @@ from hearth.api.ollama import (
     ChatResponse,
     GenerateRequest,
     GenerateResponse,
+    Logprob,
     Message,
     Options,
     ProcessModel,
@@ -83,6 +84,10 @@ def _load_ns(entry: Loaded, request_started_ns: int) -> int:
     return entry.load_ns if entry.loaded_ns >= request_started_ns else 0
 
 
+def _logprobs(entries: list[dict[str, Any]] | None) -> list[Logprob] | None:
+    return None if entries is None else [Logprob.model_validate(e) for e in entries]
+
+
 def _check_features(req: ChatRequest | GenerateRequest, images: bool) -> None:
     """Refuse what hearth's text-only engine cannot do, rather than ignore it (a caller
     asking for images or thinking would otherwise get an answer that pretends)."""
@@ -92,8 +97,6 @@ def _check_features(req: ChatRequest | GenerateRequest, images: bool) -> None:
         )
     if req.think not in (None, False, "", "false", "none"):
         raise InvalidInput(f'"{req.model}" does not support thinking; leave out `think`')
-    if req.logprobs or req.top_logprobs:
-        raise InvalidInput("logprobs: log probabilities are not supported; leave them out")
 
 
 def _default_memory_budget() -> int:
@@ -385,8 +388,13 @@ class Engine:
         return runner.tokenize(prompt, add_bos=add_bos, special=True)
 
     @staticmethod
-    def _sampling(options: Options, grammar: str | None) -> Sampling:
+    def _sampling(
+        options: Options, grammar: str | None, req: ChatRequest | GenerateRequest | None = None
+    ) -> Sampling:
         d = Sampling()
+        logprobs = -1
+        if req is not None and (req.logprobs or req.top_logprobs):
+            logprobs = int(req.top_logprobs or 0)
         return Sampling(
             temperature=d.temperature
             if options.temperature is None
@@ -405,6 +413,7 @@ class Engine:
             frequency_penalty=float(options.frequency_penalty or 0.0),
             seed=-1 if options.seed is None else int(options.seed),
             grammar=grammar,
+            logprobs=logprobs,
         )
 
     def _chat_stream(
@@ -427,7 +436,7 @@ class Engine:
             stop = tuple(options.stop or ())
             events = runner.generate(
                 ids,
-                self._sampling(options, grammar),
+                self._sampling(options, grammar, req),
                 max_tokens=self._max_tokens(options),
                 stop=stop,
             )
@@ -450,18 +459,21 @@ class Engine:
         buffer: bool,
     ) -> Iterator[ChatResponse]:
         parts: list[str] = []
+        held: list[dict[str, Any]] = []  # log probabilities of buffered (tool call) text
         try:
             for event in events:
                 if buffer:
                     parts.append(event.text)
+                    held += event.logprobs or []
                 elif event.text and not event.done:
                     yield ChatResponse(
                         model=record.name,
                         created_at=_now(),
                         message=Message(role="assistant", content=event.text),
+                        logprobs=_logprobs(event.logprobs),
                     )
                 if event.done:
-                    content = "".join(parts) + (event.text if buffer else "")
+                    content = "".join(parts)  # (buffered: the final text is in parts too)
                     tail = "" if buffer else event.text
                     message = Message(role="assistant", content=tail)
                     if buffer:
@@ -471,6 +483,7 @@ class Engine:
                         model=record.name,
                         created_at=_now(),
                         message=message,
+                        logprobs=_logprobs(held if buffer else event.logprobs),
                         done=True,
                         done_reason=event.done_reason,
                         total_duration=time.perf_counter_ns() - started,
@@ -527,7 +540,7 @@ class Engine:
                 ids = list(req.context) + ids
             events = runner.generate(
                 ids,
-                self._sampling(options, grammar),
+                self._sampling(options, grammar, req),
                 max_tokens=self._max_tokens(options),
                 stop=tuple(options.stop or ()),
             )
@@ -538,6 +551,7 @@ class Engine:
                             model=record.name,
                             created_at=_now(),
                             response=event.text,
+                            logprobs=_logprobs(event.logprobs),
                             done=True,
                             done_reason=event.done_reason,
                             context=event.tokens,
@@ -550,7 +564,10 @@ class Engine:
                         )
                     elif event.text:
                         yield GenerateResponse(
-                            model=record.name, created_at=_now(), response=event.text
+                            model=record.name,
+                            created_at=_now(),
+                            response=event.text,
+                            logprobs=_logprobs(event.logprobs),
                         )
             finally:
                 events.close()  # type: ignore[attr-defined]

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 import llama_cpp
+import numpy as np
 from llama_cpp import _internals as internals
 
 from hearth.engine.embedder import utf8
@@ -121,6 +122,7 @@ class Sampling:
     frequency_penalty: float = 0.0
     seed: int = -1
     grammar: str | None = None
+    logprobs: int = -1  # -1: off; N >= 0: each token's log probability and the N likeliest
 
 
 @dataclass
@@ -136,6 +138,7 @@ class SequenceEvent:
     generate_ns: int = 0
     tokens: list[int] | None = None
     error: HearthError | None = None
+    logprobs: list[dict[str, Any]] | None = None  # of the tokens since the last event
 
 
 @dataclass
@@ -152,6 +155,7 @@ class _Sequence:
     sampler: internals.LlamaSampler | None = None
     decoder: Any = None
     held: str = ""  # text held back because it may start a stop string
+    logprobs: list[dict[str, Any]] = field(default_factory=list)  # not yet sent
     cancelled: bool = False
     started_ns: int = 0
     first_token_ns: int = 0
@@ -528,6 +532,8 @@ class LlamaRunner:
                 seq.first_token_ns = now
             assert seq.sampler is not None
             token = llama_cpp.llama_sampler_sample(seq.sampler.sampler, self.ctx.ctx, index)
+            if seq.sampling.logprobs >= 0 and not llama_cpp.llama_vocab_is_eog(self.vocab, token):
+                seq.logprobs.append(self._logprob(index, token, seq.sampling.logprobs))
             if llama_cpp.llama_vocab_is_eog(self.vocab, token):
                 self._finish(seq, "stop")
                 finished.append(seq)
@@ -549,11 +555,41 @@ class LlamaRunner:
                         self._active.remove(seq)
                     self._release(seq)
 
+    def _logprob(self, index: int, token: int, top: int) -> dict[str, Any]:
+        """Log probability of `token` under the model's distribution at batch row `index`
+        (the raw logits, before temperature and the other samplers), and the `top` likeliest."""
+        pointer = llama_cpp.llama_get_logits_ith(self.ctx.ctx, index)
+        logits = np.ctypeslib.as_array(pointer, shape=(self.n_vocab,)).astype(np.float64)
+        peak = logits.max()
+        logsumexp = peak + np.log(np.exp(logits - peak).sum())
+
+        def entry(t: int) -> dict[str, Any]:
+            raw = self.token_bytes(t)
+            return {
+                "token": raw.decode("utf-8", "replace"),
+                "logprob": float(logits[t] - logsumexp),
+                "bytes": list(raw),
+            }
+
+        out = entry(token)
+        if top > 0:
+            best = np.argpartition(-logits, top)[:top]
+            out["top_logprobs"] = [entry(int(t)) for t in best[np.argsort(-logits[best])]]
+        else:
+            out["top_logprobs"] = []
+        return out
+
+    def _event(self, seq: _Sequence, **fields: Any) -> None:
+        """Queue an event for `seq`, with the log probabilities gathered since the last one."""
+        if seq.sampling.logprobs >= 0:
+            fields["logprobs"], seq.logprobs = seq.logprobs, []
+        seq.events.put(SequenceEvent(**fields))
+
     def _emit(self, seq: _Sequence, text: str) -> str | None:
         """Send text, holding back what may begin a stop string. Returns "stop" on a stop."""
         if not seq.stop:
             if text:
-                seq.events.put(SequenceEvent(text=text))
+                self._event(seq, text=text)
             return None
         buffer = seq.held + text
         for stop in seq.stop:
@@ -561,7 +597,7 @@ class LlamaRunner:
             if at >= 0:
                 seq.held = ""
                 if at:
-                    seq.events.put(SequenceEvent(text=buffer[:at]))
+                    self._event(seq, text=buffer[:at])
                 return "stop"
         keep = 0
         for stop in seq.stop:
@@ -571,7 +607,7 @@ class LlamaRunner:
                     break
         out, seq.held = buffer[: len(buffer) - keep], buffer[len(buffer) - keep :]
         if out:
-            seq.events.put(SequenceEvent(text=out))
+            self._event(seq, text=out)
         return None
 
     def _finish(self, seq: _Sequence, reason: str) -> None:
@@ -579,15 +615,14 @@ class LlamaRunner:
         seq.held = ""
         end = time.perf_counter_ns()
         first = seq.first_token_ns or end
-        seq.events.put(
-            SequenceEvent(
-                text=tail,
-                done=True,
-                done_reason=reason,
-                prompt_tokens=len(seq.prompt),
-                generated_tokens=len(seq.generated),
-                prompt_ns=max(0, first - seq.started_ns),
-                generate_ns=max(0, end - first),
-                tokens=list(seq.prompt) + list(seq.generated),
-            )
+        self._event(
+            seq,
+            text=tail,
+            done=True,
+            done_reason=reason,
+            prompt_tokens=len(seq.prompt),
+            generated_tokens=len(seq.generated),
+            prompt_ns=max(0, first - seq.started_ns),
+            generate_ns=max(0, end - first),
+            tokens=list(seq.prompt) + list(seq.generated),
         )

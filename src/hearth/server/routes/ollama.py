@@ -34,6 +34,7 @@ from hearth.api.ollama import (
     EmbedResponse,
     GenerateRequest,
     GenerateResponse,
+    Logprob,
     Message,
     ModelInfo,
     ProcessResponse,
@@ -117,12 +118,23 @@ def merge_chat(chunks: Sequence[ChatResponse]) -> ChatResponse:
         thinking=thinking,
         tool_calls=calls or None,
     )
-    return last.model_copy(update={"message": message})
+    return last.model_copy(update={"message": message, "logprobs": _joined_logprobs(chunks)})
+
+
+def _joined_logprobs(chunks: Sequence[ChatResponse | GenerateResponse]) -> list[Logprob] | None:
+    if all(c.logprobs is None for c in chunks):
+        return None
+    return [entry for c in chunks for entry in c.logprobs or []]
 
 
 def merge_generate(chunks: Sequence[GenerateResponse]) -> GenerateResponse:
     last = chunks[-1]
-    return last.model_copy(update={"response": "".join(c.response for c in chunks)})
+    return last.model_copy(
+        update={
+            "response": "".join(c.response for c in chunks),
+            "logprobs": _joined_logprobs(chunks),
+        }
+    )
 
 
 def warn_unenforced(response: Response, fmt: Any) -> Response:

@@ -169,8 +169,10 @@ def _arguments(call: ToolCall, index: int) -> dict[str, Any]:
 def chat_request(req: ChatCompletionRequest) -> o.ChatRequest:
     """Convert an OpenAI chat completion request into hearth's ChatRequest."""
     _check_n(req.n)
-    if req.logprobs or req.top_logprobs:
-        raise InvalidInput("invalid request: field 'logprobs': log probabilities are not supported")
+    if req.top_logprobs is not None and not req.logprobs:
+        raise InvalidInput("invalid request: field 'top_logprobs': needs logprobs: true")
+    if req.top_logprobs is not None and not 0 <= req.top_logprobs <= 20:
+        raise InvalidInput("invalid request: field 'top_logprobs': must be between 0 and 20")
     if not req.messages:
         raise InvalidInput("invalid request: field 'messages': must contain at least one message")
     names: dict[str, str] = {}
@@ -219,6 +221,8 @@ def chat_request(req: ChatCompletionRequest) -> o.ChatRequest:
             req.max_completion_tokens if req.max_completion_tokens is not None else req.max_tokens,
         ),
         stream=bool(req.stream),
+        logprobs=bool(req.logprobs),
+        top_logprobs=req.top_logprobs,
     )
 
 
@@ -227,8 +231,8 @@ def completion_request(req: CompletionRequest) -> o.GenerateRequest:
     _check_n(req.n)
     if req.best_of not in (None, 1):
         raise InvalidInput("invalid request: field 'best_of': only best_of=1 is supported")
-    if req.logprobs:
-        raise InvalidInput("invalid request: field 'logprobs': log probabilities are not supported")
+    if req.logprobs is not None and not 0 <= req.logprobs <= 5:
+        raise InvalidInput("invalid request: field 'logprobs': must be between 0 and 5")
     prompt: Any = req.prompt
     if isinstance(prompt, list):
         if prompt and not all(isinstance(p, str) for p in prompt):
@@ -249,6 +253,8 @@ def completion_request(req: CompletionRequest) -> o.GenerateRequest:
         raw=True,
         options=_options(req, req.max_tokens),
         stream=bool(req.stream),
+        logprobs=req.logprobs is not None,
+        top_logprobs=req.logprobs,
     )
 
 
@@ -309,10 +315,34 @@ def to_chat_completion(answer: o.ChatResponse, completion_id: str | None = None)
                     tool_calls=calls,
                 ),
                 finish_reason=_finish(answer.done_reason, bool(calls)),
+                logprobs=_chat_logprobs(answer.logprobs),
             )
         ],
         usage=_usage(answer),
     )
+
+
+def _chat_logprobs(entries: list[o.Logprob] | None) -> dict[str, Any] | None:
+    """OpenAI's chat `logprobs`: {"content": [{token, logprob, bytes, top_logprobs}]}."""
+    if entries is None:
+        return None
+    return {"content": [e.model_dump() | {"top_logprobs": e.top_logprobs or []} for e in entries]}
+
+
+def _completion_logprobs(entries: list[o.Logprob] | None, offset: int) -> dict[str, Any] | None:
+    """The legacy completions' `logprobs`: parallel lists, and each position's top tokens."""
+    if entries is None:
+        return None
+    offsets = []
+    for e in entries:
+        offsets.append(offset)
+        offset += len(e.token)
+    return {
+        "tokens": [e.token for e in entries],
+        "token_logprobs": [e.logprob for e in entries],
+        "top_logprobs": [{t.token: t.logprob for t in e.top_logprobs or []} for e in entries],
+        "text_offset": offsets,
+    }
 
 
 def to_completion(answer: o.GenerateResponse, echo: str = "") -> Completion:
@@ -322,7 +352,9 @@ def to_completion(answer: o.GenerateResponse, echo: str = "") -> Completion:
         model=answer.model,
         choices=[
             CompletionChoice(
-                text=echo + answer.response, finish_reason=_finish(answer.done_reason, False)
+                text=echo + answer.response,
+                finish_reason=_finish(answer.done_reason, False),
+                logprobs=_completion_logprobs(answer.logprobs, len(echo)),
             )
         ],
         usage=_usage(answer),
@@ -370,7 +402,11 @@ class _ChatEvents:
                 tool_calls=calls,
             )
             self.sent_role = True
-            out.append(_event(self._chunk(chunk, created, [ChunkChoice(delta=delta)])))
+            choice = ChunkChoice(delta=delta, logprobs=_chat_logprobs(chunk.logprobs))
+            out.append(_event(self._chunk(chunk, created, [choice])))
+        elif chunk.logprobs:  # tokens of a stop string: no text, but they were generated
+            choice = ChunkChoice(delta=Delta(), logprobs=_chat_logprobs(chunk.logprobs))
+            out.append(_event(self._chunk(chunk, created, [choice])))
         if chunk.done:
             finish = ChunkChoice(
                 delta=Delta(), finish_reason=_finish(chunk.done_reason, self.calls > 0)
@@ -398,12 +434,17 @@ class _CompletionEvents:
         self.include_usage = include_usage
         self.echo = echo
         self.created = 0
+        self.offset = 0  # characters sent so far (text_offset of the log probabilities)
 
     def __call__(self, chunk: o.GenerateResponse) -> bytes:
         self.created = self.created or _created(chunk.created_at)  # one per stream
+        echo = len(self.echo)
         text, self.echo = self.echo + chunk.response, ""
         reason = _finish(chunk.done_reason, False) if chunk.done else None
-        out = [_event(self._chunk(chunk, [CompletionChoice(text=text, finish_reason=reason)]))]
+        logprobs = _completion_logprobs(chunk.logprobs, self.offset + echo)
+        self.offset += len(text)
+        choice = CompletionChoice(text=text, finish_reason=reason, logprobs=logprobs)
+        out = [_event(self._chunk(chunk, [choice]))]
         if chunk.done and self.include_usage:
             out.append(_event(self._chunk(chunk, [], _usage(chunk))))
         return b"".join(out)
