@@ -233,6 +233,27 @@ def test_native_endpoint_reports_untranslated_segments(services: Any, live_serve
     assert response.json()["error"].startswith("the translation into French failed")
 
 
+class _Mute(_HalfTranslator):
+    """A plumbing model that answers nothing (no summary bullets)."""
+
+    def complete(self, system: str, user: str, max_tokens: int) -> str:
+        return ""
+
+
+def test_a_summary_the_model_did_not_write_is_flagged(services: Any, live_server: str) -> None:
+    services.speech = SpeechService(services.settings, None, text_model=lambda name: _Mute())
+    response = httpx.post(
+        f"{live_server}/api/transcribe",
+        files={"file": ("talk.vtt", CAPTIONS.encode())},
+        data={"summary": "true", "stream": "false"},
+        timeout=60,
+    )
+    assert response.status_code == 200, response.text
+    result = response.json()["result"]
+    assert result["summary"]  # the opening sentences stand in ...
+    assert any("the model wrote no summary" in w for w in result["warnings"])  # ... and say so
+
+
 def test_openai_route_joins_chinese_segments_without_spaces(
     services: Any, live_server: str
 ) -> None:

@@ -346,12 +346,17 @@ def test_summary_map_reduce_over_a_small_context() -> None:
 
 
 def test_summary_falls_back_to_sentences_when_the_model_says_nothing() -> None:
+    extracted: list[int] = []
     _, bullets = run(
         summarize(
-            segs("Rivers carry water. They reach the sea."), ScriptedModel(lambda s, u: ""), "en"
+            segs("Rivers carry water. They reach the sea."),
+            ScriptedModel(lambda s, u: ""),
+            "en",
+            extracted,
         )
     )
     assert bullets == ["Rivers carry water.", "They reach the sea."]
+    assert extracted == [0]
 
 
 def test_paragraphs_by_pauses() -> None:

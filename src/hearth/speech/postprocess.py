@@ -487,9 +487,16 @@ def _pack(pieces: list[str], model: TextModel, budget: int) -> list[str]:
 
 
 def summarize(
-    segments: list[Segment], model: TextModel, target: str | None
+    segments: list[Segment],
+    model: TextModel,
+    target: str | None,
+    extracted: list[int] | None = None,
 ) -> Generator[tuple[int, int], None, list[str]]:
-    """Bullet-point summary by map-reduce over chunks that fit the model's context."""
+    """Bullet-point summary by map-reduce over chunks that fit the model's context.
+
+    A chunk the model writes no bullets for is summarised by its opening sentences; its
+    index goes into `extracted` (when given), so the caller can say so.
+    """
     context = model.context_length()
     output_tokens = max(64, min(400, context // 4))
     system = summary_system(target)
@@ -498,9 +505,11 @@ def summarize(
     total = len(texts)
     done = 0
     notes: list[list[str]] = []
-    for text in texts:
+    for index, text in enumerate(texts):
         yield done, total
         bullets = parse_bullets(_complete(model, system, text, output_tokens))
+        if not bullets and extracted is not None:
+            extracted.append(index)
         notes.append(bullets or _extractive(text))
         done += 1
     merge = reduce_system(target)

@@ -304,11 +304,21 @@ class SpeechService:
                 )
         summary: list[str] | None = None
         if request.summary and model is not None:
+            extracted: list[int] = []
             summary = yield from _stage(
-                summarize(segments, model, target or language), "summarizing", "summarize"
+                summarize(segments, model, target or language, extracted),
+                "summarizing",
+                "summarize",
             )
-            if not summary:
+            empty = not summary
+            if empty:
                 summary = [join_text([s.text for s in segments])[:300]]
+            if extracted or empty:
+                warnings.append(
+                    "the model wrote no summary for "
+                    + (f"{len(extracted)} part(s) of the transcript" if extracted else "it")
+                    + ": those bullets are the transcript's opening sentences, not a summary"
+                )
         subtitles = translated or segments
         result = Transcript(
             language=language,
