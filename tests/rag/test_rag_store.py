@@ -205,3 +205,40 @@ def test_chinese_question_without_answer_is_not_found(rag: RagService, tmp_path:
     assert not rag._not_found(hits[0])
     _, hits = rag.search("量子電腦的原理是什麼？", k=1)
     assert rag._not_found(hits[0])
+
+
+def test_lexical_index_is_saved_and_loaded_by_the_next_process(
+    rag: RagService, embedder: Counting, tmp_path: Path
+) -> None:
+    a = _write(tmp_path / "a.txt", "臺灣的烏龍茶產於阿里山。")
+    b = _write(tmp_path / "b.txt", "A fixed-gear bicycle has no freewheel.")
+    added = rag.add([str(a), str(b)]).added
+    first = rag.search("烏龍茶在哪裡", k=2, method="bm25")
+    assert not rag.index("default").bm25.loaded  # built here, then saved
+
+    def reopen() -> RagService:
+        return RagService(rag.settings, engine=None, embedder=embedder, path=rag.store.path)
+
+    other = reopen()
+    try:
+        again = other.search("烏龍茶在哪裡", k=2, method="bm25")
+        assert other.index("default").bm25.loaded, "a second instance must load, not rebuild"
+        assert [(s.file, s.score) for s in again[0]] == [(s.file, s.score) for s in first[0]]
+        other.remove("default", added[0].id)  # drops the saved postings with the chunks
+        assert [s.file for s in other.search("烏龍茶 bicycle", k=5, method="bm25")[0]] == ["b.txt"]
+    finally:
+        other.close()
+    # The first instance sees the change (new generation) and rebuilds from the store.
+    assert [s.file for s in rag.search("烏龍茶 bicycle", k=5, method="bm25")[0]] == ["b.txt"]
+    assert rag.index("default").bm25.loaded  # saved by `other` for this generation
+
+    # A database from before the lexical index table still works (created on open).
+    db = sqlite3.connect(rag.store.path)
+    db.execute("DROP TABLE lexical_index")
+    db.close()
+    old = reopen()
+    try:
+        assert [s.file for s in old.search("bicycle", k=5, method="bm25")[0]] == ["b.txt"]
+        assert not old.index("default").bm25.loaded
+    finally:
+        old.close()

@@ -14,7 +14,7 @@ from typing import Literal
 
 import numpy as np
 
-from hearth.rag.lexical import BM25
+from hearth.rag.lexical import BM25, Postings
 from hearth.rag.store import CollectionData
 
 __all__ = [
@@ -70,9 +70,19 @@ def fuse(bm25: np.ndarray, cosine: np.ndarray, method: Method, weight: float) ->
 class SearchIndex:
     """An in-memory index of one collection (rebuilt when its generation changes)."""
 
-    def __init__(self, data: CollectionData, k1: float = BM25_K1, b: float = BM25_B) -> None:
+    def __init__(
+        self,
+        data: CollectionData,
+        k1: float = BM25_K1,
+        b: float = BM25_B,
+        postings: Postings | None = None,
+    ) -> None:
+        """`postings`: saved BM25 postings of exactly `data` (skips tokenising its texts)."""
         self.data = data
-        self.bm25 = BM25(data.texts, k1=k1, b=b)
+        if postings is not None:
+            self.bm25 = BM25.from_postings(postings, k1=k1, b=b)
+        else:
+            self.bm25 = BM25(data.texts, k1=k1, b=b)
 
     @property
     def generation(self) -> int:

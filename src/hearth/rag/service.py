@@ -379,7 +379,9 @@ class RagService:
 
     # search --------------------------------------------------------------------------
     def index(self, collection: str) -> SearchIndex:
-        """The in-memory search index of a collection, reloaded after any change."""
+        """The in-memory search index of a collection, reloaded after any change.
+
+        Its BM25 postings come from the store when saved for the current generation."""
         generation = self.store.generation(collection)
         if generation is None:
             raise NotFound(
@@ -390,7 +392,12 @@ class RagService:
             cached = self._indexes.get(collection)
             if cached is not None and cached.generation == generation:
                 return cached
-            built = SearchIndex(self.store.load(collection))
+            data = self.store.load(collection)
+            # The BM25 postings saved for this generation, else built once and saved.
+            postings = self.store.load_lexical(collection, data.generation, len(data.texts))
+            built = SearchIndex(data, postings=postings)
+            if postings is None:
+                self.store.save_lexical(collection, data.generation, built.bm25.postings())
             self._indexes[collection] = built
             return built
 

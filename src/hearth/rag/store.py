@@ -4,11 +4,15 @@ Every change is one transaction. A document is written together with all its chu
 vectors (the caller embeds first, then calls `put_document`), so a crash at any instant
 leaves either the old document or the new one, never half of one. Each collection has a
 `generation`, bumped by every change, so in-memory search indexes know when to reload.
+The BM25 postings of a collection are saved in `lexical_index` for the generation they were
+built from (one row per collection, written in one transaction, dropped by every change), so
+a new process loads them instead of re-tokenising every chunk.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
@@ -21,6 +25,7 @@ import numpy as np
 
 from hearth.api.docs import Collection, Document
 from hearth.errors import Conflict, NotFound
+from hearth.rag.lexical import Postings
 
 __all__ = ["ChunkRecord", "DocumentStore", "document_id", "text_hash"]
 
@@ -57,6 +62,16 @@ CREATE TABLE IF NOT EXISTS chunks (
 );
 CREATE INDEX IF NOT EXISTS chunks_document ON chunks (document_id);
 CREATE INDEX IF NOT EXISTS chunks_hash ON chunks (collection, hash);
+CREATE TABLE IF NOT EXISTS lexical_index (
+    collection TEXT PRIMARY KEY REFERENCES collections(name) ON DELETE CASCADE,
+    generation INTEGER NOT NULL,
+    chunks INTEGER NOT NULL,
+    terms TEXT NOT NULL,
+    docs BLOB NOT NULL,
+    tfs BLOB NOT NULL,
+    offsets BLOB NOT NULL,
+    lengths BLOB NOT NULL
+);
 """
 
 
@@ -234,6 +249,7 @@ class DocumentStore:
                 ],
             )
             db.execute("UPDATE collections SET generation=generation+1 WHERE name=?", (collection,))
+            db.execute("DELETE FROM lexical_index WHERE collection=?", (collection,))
         return Document(
             id=doc_id, file=file, pages=pages, chunks=len(chunks), bytes=size, added_at=now
         )
@@ -253,6 +269,7 @@ class DocumentStore:
                 raise Conflict(f"{doc!r} names {len(rows)} documents; remove one by its id")
             db.execute("DELETE FROM documents WHERE id=?", (rows[0][0],))
             db.execute("UPDATE collections SET generation=generation+1 WHERE name=?", (collection,))
+            db.execute("DELETE FROM lexical_index WHERE collection=?", (collection,))
         return _doc(rows[0])
 
     def load(self, collection: str) -> CollectionData:
@@ -288,6 +305,50 @@ class DocumentStore:
             files=[r[5] for r in rows],
             vectors=vectors,
         )
+
+    # lexical index ---------------------------------------------------------------
+    def load_lexical(self, collection: str, generation: int, chunks: int) -> Postings | None:
+        """The saved BM25 postings of `collection` if built from this generation, else None."""
+        rows = self._query(
+            "SELECT terms, docs, tfs, offsets, lengths FROM lexical_index"
+            " WHERE collection=? AND generation=? AND chunks=?",
+            (collection, generation, chunks),
+        )
+        if not rows:
+            return None
+        terms, docs, tfs, offsets, lengths = rows[0]
+        return Postings(
+            terms=json.loads(terms),
+            docs=np.frombuffer(docs, dtype=np.int32),
+            tfs=np.frombuffer(tfs, dtype=np.float32),
+            offsets=np.frombuffer(offsets, dtype=np.int64),
+            lengths=np.frombuffer(lengths, dtype=np.float32),
+        )
+
+    def save_lexical(self, collection: str, generation: int, postings: Postings) -> bool:
+        """Save the postings built from `generation`; a no-op (False) if it is already stale."""
+        with self._tx() as db:
+            row = db.execute(
+                "SELECT generation FROM collections WHERE name=?", (collection,)
+            ).fetchone()
+            if row is None or int(row[0]) != generation:
+                return False
+            db.execute(
+                "INSERT OR REPLACE INTO lexical_index"
+                " (collection, generation, chunks, terms, docs, tfs, offsets, lengths)"
+                " VALUES (?,?,?,?,?,?,?,?)",
+                (
+                    collection,
+                    generation,
+                    len(postings.lengths),
+                    json.dumps(postings.terms, ensure_ascii=False),
+                    np.asarray(postings.docs, dtype=np.int32).tobytes(),
+                    np.asarray(postings.tfs, dtype=np.float32).tobytes(),
+                    np.asarray(postings.offsets, dtype=np.int64).tobytes(),
+                    np.asarray(postings.lengths, dtype=np.float32).tobytes(),
+                ),
+            )
+        return True
 
 
 _DOC_SELECT = (
