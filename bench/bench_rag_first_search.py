@@ -101,7 +101,7 @@ def run(factor: int, repeat: int) -> dict[str, object]:
         db = sqlite3.connect(path)
         rebuild, load = [], []
         for _ in range(repeat):
-            db.execute("DELETE FROM lexical_index")
+            db.execute("DELETE FROM lexical_postings")
             db.commit()
             before = _child(path, questions[0])
             assert not before["loaded"], before
@@ -110,15 +110,15 @@ def run(factor: int, repeat: int) -> dict[str, object]:
             assert after["loaded"], after
             load.append(after)
         row = db.execute(
-            "SELECT length(terms)+length(docs)+length(tfs)+length(offsets)+length(lengths)"
-            " FROM lexical_index"
+            "SELECT length(terms)+length(docs)+length(tfs)+length(dfs)+length(lengths)"
+            " FROM lexical_postings"
         ).fetchone()
         db.close()
         store = DocumentStore(path)
         data = store.load("bench")
         built = BM25(data.texts, k1=BM25_K1, b=BM25_B)
         db2 = sqlite3.connect(path)
-        db2.execute("DELETE FROM lexical_index")
+        db2.execute("DELETE FROM lexical_postings")
         db2.commit()
         db2.close()
         started = time.perf_counter()

@@ -207,7 +207,7 @@ def test_chinese_question_without_answer_is_not_found(rag: RagService, tmp_path:
     assert rag._not_found(hits[0])
 
 
-def test_lexical_index_is_saved_and_loaded_by_the_next_process(
+def test_lexical_postings_is_saved_and_loaded_by_the_next_process(
     rag: RagService, embedder: Counting, tmp_path: Path
 ) -> None:
     a = _write(tmp_path / "a.txt", "臺灣的烏龍茶產於阿里山。")
@@ -234,7 +234,7 @@ def test_lexical_index_is_saved_and_loaded_by_the_next_process(
 
     # A database from before the lexical index table still works (created on open).
     db = sqlite3.connect(rag.store.path)
-    db.execute("DROP TABLE lexical_index")
+    db.execute("DROP TABLE lexical_postings")
     db.close()
     old = reopen()
     try:

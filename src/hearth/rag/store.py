@@ -4,7 +4,7 @@ Every change is one transaction. A document is written together with all its chu
 vectors (the caller embeds first, then calls `put_document`), so a crash at any instant
 leaves either the old document or the new one, never half of one. Each collection has a
 `generation`, bumped by every change, so in-memory search indexes know when to reload.
-The BM25 postings of a collection are saved in `lexical_index` for the generation they were
+The BM25 postings of a collection are saved in `lexical_postings` for the generation they were
 built from (one row per collection, written in one transaction, dropped by every change), so
 a new process loads them instead of re-tokenising every chunk.
 """
@@ -62,15 +62,15 @@ CREATE TABLE IF NOT EXISTS chunks (
 );
 CREATE INDEX IF NOT EXISTS chunks_document ON chunks (document_id);
 CREATE INDEX IF NOT EXISTS chunks_hash ON chunks (collection, hash);
-CREATE TABLE IF NOT EXISTS lexical_index (
+CREATE TABLE IF NOT EXISTS lexical_postings (
     collection TEXT PRIMARY KEY REFERENCES collections(name) ON DELETE CASCADE,
     generation INTEGER NOT NULL,
     chunks INTEGER NOT NULL,
-    terms TEXT NOT NULL,
-    docs BLOB NOT NULL,
-    tfs BLOB NOT NULL,
-    offsets BLOB NOT NULL,
-    lengths BLOB NOT NULL
+    terms TEXT NOT NULL,  -- JSON list, the term of each id
+    docs BLOB NOT NULL,  -- int32 per posting, grouped by term id
+    tfs BLOB NOT NULL,  -- uint16 per posting (a chunk is far shorter than 65,535 terms)
+    dfs BLOB NOT NULL,  -- uint32 per term: its number of postings
+    lengths BLOB NOT NULL  -- float32 per chunk: its number of terms
 );
 """
 
@@ -249,7 +249,7 @@ class DocumentStore:
                 ],
             )
             db.execute("UPDATE collections SET generation=generation+1 WHERE name=?", (collection,))
-            db.execute("DELETE FROM lexical_index WHERE collection=?", (collection,))
+            db.execute("DELETE FROM lexical_postings WHERE collection=?", (collection,))
         return Document(
             id=doc_id, file=file, pages=pages, chunks=len(chunks), bytes=size, added_at=now
         )
@@ -269,7 +269,7 @@ class DocumentStore:
                 raise Conflict(f"{doc!r} names {len(rows)} documents; remove one by its id")
             db.execute("DELETE FROM documents WHERE id=?", (rows[0][0],))
             db.execute("UPDATE collections SET generation=generation+1 WHERE name=?", (collection,))
-            db.execute("DELETE FROM lexical_index WHERE collection=?", (collection,))
+            db.execute("DELETE FROM lexical_postings WHERE collection=?", (collection,))
         return _doc(rows[0])
 
     def load(self, collection: str) -> CollectionData:
@@ -310,18 +310,19 @@ class DocumentStore:
     def load_lexical(self, collection: str, generation: int, chunks: int) -> Postings | None:
         """The saved BM25 postings of `collection` if built from this generation, else None."""
         rows = self._query(
-            "SELECT terms, docs, tfs, offsets, lengths FROM lexical_index"
+            "SELECT terms, docs, tfs, dfs, lengths FROM lexical_postings"
             " WHERE collection=? AND generation=? AND chunks=?",
             (collection, generation, chunks),
         )
         if not rows:
             return None
-        terms, docs, tfs, offsets, lengths = rows[0]
+        terms, docs, tfs, dfs, lengths = rows[0]
+        df = np.frombuffer(dfs, dtype=np.uint32)
         return Postings(
             terms=json.loads(terms),
             docs=np.frombuffer(docs, dtype=np.int32),
-            tfs=np.frombuffer(tfs, dtype=np.float32),
-            offsets=np.frombuffer(offsets, dtype=np.int64),
+            tfs=np.frombuffer(tfs, dtype=np.uint16).astype(np.float32),
+            offsets=np.concatenate([[0], np.cumsum(df, dtype=np.int64)]),
             lengths=np.frombuffer(lengths, dtype=np.float32),
         )
 
@@ -334,8 +335,8 @@ class DocumentStore:
             if row is None or int(row[0]) != generation:
                 return False
             db.execute(
-                "INSERT OR REPLACE INTO lexical_index"
-                " (collection, generation, chunks, terms, docs, tfs, offsets, lengths)"
+                "INSERT OR REPLACE INTO lexical_postings"
+                " (collection, generation, chunks, terms, docs, tfs, dfs, lengths)"
                 " VALUES (?,?,?,?,?,?,?,?)",
                 (
                     collection,
@@ -343,8 +344,8 @@ class DocumentStore:
                     len(postings.lengths),
                     json.dumps(postings.terms, ensure_ascii=False),
                     np.asarray(postings.docs, dtype=np.int32).tobytes(),
-                    np.asarray(postings.tfs, dtype=np.float32).tobytes(),
-                    np.asarray(postings.offsets, dtype=np.int64).tobytes(),
+                    np.minimum(postings.tfs, 65535).astype(np.uint16).tobytes(),
+                    np.diff(postings.offsets).astype(np.uint32).tobytes(),
                     np.asarray(postings.lengths, dtype=np.float32).tobytes(),
                 ),
             )
