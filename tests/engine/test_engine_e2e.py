@@ -83,6 +83,17 @@ def test_generate_raw_and_stop(services: Any) -> None:
     assert chunks[-1].done_reason == "stop" and chunks[-1].context
 
 
+def test_num_predict_zero_evaluates_the_prompt_and_generates_nothing(services: Any) -> None:
+    req = GenerateRequest(
+        model=MODEL, prompt="1, 2, 3,", raw=True, options=Options(temperature=0, num_predict=0)
+    )
+    chunks = list(services.engine.generate(req))
+    assert "".join(c.response for c in chunks) == ""
+    final = chunks[-1]
+    assert final.done_reason == "length" and final.eval_count == 0
+    assert final.prompt_eval_count > 0
+
+
 def test_prompt_over_context_is_a_clear_error(services: Any) -> None:
     long = "word " * 400
     req = ChatRequest(

@@ -151,6 +151,30 @@ def test_openai_raw_base64_matches_float(live_server: str) -> None:
     assert np.allclose(decoded, flt["data"][0]["embedding"])
 
 
+def test_openai_stream_with_tools_sends_logprobs_only_when_asked(live_server: str) -> None:
+    tool = {"type": "function", "function": {"name": "now", "parameters": {"type": "object"}}}
+    body = {
+        "model": MODEL,
+        "messages": [{"role": "user", "content": "Say hello."}],
+        "max_tokens": 8,
+        "temperature": 0,
+        "tools": [tool],
+        "stream": True,
+    }
+    for asked in (False, True):
+        with httpx.stream(
+            "POST", f"{live_server}/v1/chat/completions", json=body | {"logprobs": asked}
+        ) as r:
+            events = [line[6:] for line in r.iter_lines() if line.startswith("data: ")]
+        assert events[-1] == "[DONE]"
+        choices = [c for e in events[:-1] for c in json.loads(e)["choices"]]
+        entries = [c.get("logprobs") for c in choices if c.get("logprobs") is not None]
+        if asked:
+            assert sum(len(e["content"]) for e in entries) > 0
+        else:
+            assert entries == []
+
+
 @pytest.mark.filterwarnings("ignore::DeprecationWarning")  # langchain-community is sunset
 def test_langchain_clients(live_server: str) -> None:
     from langchain_community.llms import Ollama

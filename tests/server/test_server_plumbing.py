@@ -139,6 +139,11 @@ def test_openai_bad_input_uses_openai_error_shape(fake_server: str) -> None:
         json={"model": "fake:1b", "messages": [{"role": "user", "content": "x"}], "n": "two"},
     )
     assert r.status_code == 400 and r.json()["error"]["param"] == "n"
+    r = httpx.post(
+        f"{fake_server}/v1/chat/completions",
+        json={"model": "fake:1b", "messages": [{"role": "user", "content": "x"}], "max_tokens": 0},
+    )
+    assert r.status_code == 400 and r.json()["error"]["param"] == "max_tokens"
     schema = {"type": "json_schema", "json_schema": {"name": "x", "schema": {"type": "nonsense"}}}
     r = httpx.post(
         f"{fake_server}/v1/chat/completions",

@@ -459,12 +459,13 @@ class Engine:
         buffer: bool,
     ) -> Iterator[ChatResponse]:
         parts: list[str] = []
-        held: list[dict[str, Any]] = []  # log probabilities of buffered (tool call) text
+        held: list[dict[str, Any]] | None = None  # log probabilities of buffered (tool call) text
         try:
             for event in events:
                 if buffer:
                     parts.append(event.text)
-                    held += event.logprobs or []
+                    if event.logprobs is not None:  # (None: not asked for)
+                        held = (held or []) + event.logprobs
                 elif event.text and not event.done:
                     yield ChatResponse(
                         model=record.name,

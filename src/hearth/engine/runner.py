@@ -530,6 +530,10 @@ class LlamaRunner:
                 continue
             if not seq.first_token_ns:
                 seq.first_token_ns = now
+            if len(seq.generated) >= seq.max_tokens:  # num_predict 0: the prompt is evaluated only
+                self._finish(seq, "length")
+                finished.append(seq)
+                continue
             assert seq.sampler is not None
             token = llama_cpp.llama_sampler_sample(seq.sampler.sampler, self.ctx.ctx, index)
             if seq.sampling.logprobs >= 0 and not llama_cpp.llama_vocab_is_eog(self.vocab, token):
