@@ -334,7 +334,9 @@ def _fetch(
         last = 0.0
         try:
             with partial.open(mode) as fh:
-                for chunk in resp.iter_bytes(_CHUNK):
+                # As the bytes arrive (not in 1 MiB pieces): a cut connection keeps every
+                # byte received, so the resume asks for exactly the rest.
+                for chunk in resp.iter_bytes():
                     fh.write(chunk)
                     done += len(chunk)
                     now = time.monotonic()
