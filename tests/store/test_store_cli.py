@@ -117,6 +117,7 @@ def test_create_from_a_modelfile(hearth, tmp_path: Path) -> None:  # type: ignor
         hearth("create", "x", "-f", str(modelfile)), "bad.gguf is not a valid GGUF model"
     )
     _one_line_error(hearth("create", "x", "-f", str(tmp_path / "missing")), "not found")
+    _one_line_error(hearth("create", "x", "-f", str(tmp_path)), "is a folder: give the Modelfile")
     names = [m["name"] for m in json.loads(hearth("list", "--json").stdout)]
     assert "x:latest" not in names and {"tutor:latest", "again:latest"} <= set(names)
 

@@ -56,7 +56,9 @@ def test_same_model_with_or_without_latest() -> None:
         ("phi3@sha256:abc", "digests (@sha256:...) are not supported"),
         ("../etc/passwd", "is not a host name"),
         ("./ns/model", "is not a host name"),
-        ("ns/../model", "may use only letters, digits"),
+        ("ns/../model", "the namespace '..' must start with a letter or a digit"),
+        ("m" * 129, "is 129 characters long; at most 128"),
+        ("model:-x", "the tag '-x' must start with a letter, a digit or '_'"),
     ],
 )
 def test_malformed_names_say_what_is_wrong(bad: str, why: str) -> None:

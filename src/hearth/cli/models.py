@@ -303,6 +303,14 @@ def create_command(
         text = file.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise InvalidInput(f"{file} not found: give the Modelfile with -f PATH") from None
+    except IsADirectoryError:
+        raise InvalidInput(
+            f"{file} is a folder: give the Modelfile itself, e.g. -f {file / 'Modelfile'}"
+        ) from None
+    except PermissionError:
+        raise InvalidInput(
+            f"{file} cannot be read (permission denied): check its permissions"
+        ) from None
     except UnicodeDecodeError:
         raise InvalidInput(f"{file} is not UTF-8 text") from None
     started = time.monotonic()

@@ -99,17 +99,27 @@ def parse_name(text: str) -> ModelName:
             tag = DEFAULT_TAG  # resolved to a quantization when pulled
     elif not _HOST.match(host):
         raise InvalidInput(f"invalid model name {raw!r}: {host!r} is not a host name")
-    for label, value in (("namespace", namespace), ("model", model)):
-        if not _PART.match(value):
-            raise InvalidInput(
-                f"invalid model name {raw!r}: the {label} {value!r} may use only letters, digits, '.', '_' and '-'"
-            )
-    if not _TAG.match(tag):
-        raise InvalidInput(
-            f"invalid model name {raw!r}: the tag {tag!r} may use only letters, digits, '.', '_' and '-'"
-        )
+    for label, value, pattern in (
+        ("namespace", namespace, _PART),
+        ("model", model, _PART),
+        ("tag", tag, _TAG),
+    ):
+        if not pattern.match(value):
+            raise InvalidInput(f"invalid model name {raw!r}: {_why(label, value, pattern)}")
     if host != HF_HOST:
         namespace, model = namespace.lower(), model.lower()
         if host == DEFAULT_HOST:
             tag = tag.lower()
     return ModelName(host=host, namespace=namespace, model=model, tag=tag)
+
+
+def _why(label: str, value: str, pattern: re.Pattern[str]) -> str:
+    """What is wrong with one part of a name, in the words a user can act on."""
+    if not value:
+        return f"the {label} is empty"
+    if len(value) > 128:
+        return f"the {label} is {len(value)} characters long; at most 128 are allowed"
+    if re.fullmatch(r"[A-Za-z0-9._-]+", value):
+        first = "a letter, a digit or '_'" if pattern is _TAG else "a letter or a digit"
+        return f"the {label} {value!r} must start with {first}"
+    return f"the {label} {value!r} may use only letters, digits, '.', '_' and '-'"
