@@ -36,3 +36,16 @@ def test_snapshot_documents_both_apis() -> None:
         assert path in paths
     schema = paths["/api/chat"]["post"]["requestBody"]["content"]["application/json"]["schema"]
     assert schema["$ref"].endswith("/ChatRequest")
+
+
+def test_every_route_that_takes_a_body_documents_it() -> None:
+    paths = json.loads(SNAPSHOT.read_text(encoding="utf-8"))["paths"]
+    undocumented = [
+        f"{method.upper()} {path}"
+        for path, methods in paths.items()
+        for method, operation in methods.items()
+        if method in {"post", "put", "patch"} and "requestBody" not in operation
+    ]
+    assert undocumented == []
+    upload = paths["/api/transcribe"]["post"]["requestBody"]["content"]
+    assert {"application/json", "multipart/form-data"} <= set(upload)

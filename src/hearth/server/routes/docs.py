@@ -78,8 +78,7 @@ async def list_collections(request: Request) -> CollectionList:
 @router.post(
     "/api/collections", response_model=Collection, status_code=201, summary="Create a collection"
 )
-async def create_collection(request: Request) -> JSONResponse:
-    req = await _json(request, CreateCollectionRequest)
+async def create_collection(request: Request, req: CreateCollectionRequest) -> JSONResponse:
     created = await anyio.to_thread.run_sync(
         _rag(request).create_collection, req.name, req.embed_model
     )
@@ -106,6 +105,26 @@ async def list_documents(request: Request, name: str) -> DocumentList:
     "/api/collections/{name}/documents",
     response_model=AddResult,
     summary='Add documents: multipart `file` fields, or JSON {"urls": [...]}',
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/json": {"schema": UrlsRequest.model_json_schema()},
+                "multipart/form-data": {
+                    "schema": {
+                        "type": "object",
+                        "required": ["file"],
+                        "properties": {
+                            "file": {
+                                "type": "array",
+                                "items": {"type": "string", "format": "binary"},
+                            }
+                        },
+                    }
+                },
+            },
+        }
+    },
 )
 async def add_documents(request: Request, name: str) -> AddResult:
     rag = _rag(request)
@@ -145,8 +164,7 @@ async def delete_document(request: Request, name: str, doc_id: str) -> Response:
 
 
 @router.post("/api/search", response_model=SearchResponse, summary="Retrieve passages")
-async def search(request: Request) -> SearchResponse:
-    req = await _json(request, SearchRequest)
+async def search(request: Request, req: SearchRequest) -> SearchResponse:
     sources, _hits = await anyio.to_thread.run_sync(
         lambda: _rag(request).search(req.query, req.collection, k=req.k, diversity=req.diversity)
     )
@@ -158,8 +176,7 @@ async def search(request: Request) -> SearchResponse:
     summary="Answer from the documents: NDJSON sources, deltas, then done (stream false: the final object)",
     responses={200: {"model": AskChunk, "description": "NDJSON lines"}},
 )
-async def ask(request: Request) -> Response:
-    req = await _json(request, AskRequest)
+async def ask(request: Request, req: AskRequest) -> Response:
     rag = _rag(request)
     first, pump = await open_pump(
         lambda: rag.ask_stream(req.question, req.collection, req.model, req.k, req.diversity)

@@ -439,6 +439,14 @@ def blob_exists(request: Request, digest: str) -> Response:
     summary="Upload a blob (verified against its digest)",
     status_code=201,
     responses=_ERRORS,
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/octet-stream": {"schema": {"type": "string", "format": "binary"}}
+            },
+        }
+    },
 )
 async def blob_upload(request: Request, digest: str) -> Response:
     digest = _check_digest(digest)

@@ -175,10 +175,61 @@ def _error_line(exc: HearthError) -> bytes:
 
 # Routes -----------------------------------------------------------------------------
 
+# The bodies these routes parse by hand (JSON or multipart), described for the OpenAPI snapshot.
+_FILE = {"type": "string", "format": "binary"}
+_TRANSCRIBE_JSON = TranscribeRequest.model_json_schema()
+_TRANSCRIBE_JSON["properties"]["stream"] = {"type": "boolean", "default": True}
+_TRANSCRIBE_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {"schema": _TRANSCRIBE_JSON},
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "required": ["file"],
+                    "properties": {"file": _FILE}
+                    | {name: {"type": "string"} for name in sorted(_FORM_FIELDS)},
+                }
+            },
+        },
+    }
+}
+_OPENAI_TRANSCRIPTION_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "required": ["file"],
+                    "properties": {
+                        "file": _FILE,
+                        "model": {"type": "string", "default": "whisper-1"},
+                        "language": {"type": "string"},
+                        "prompt": {"type": "string"},
+                        "response_format": {
+                            "type": "string",
+                            "enum": list(_OPENAI_FORMATS),
+                            "default": "json",
+                        },
+                        "temperature": {"type": "number"},
+                        "timestamp_granularities[]": {
+                            "type": "array",
+                            "items": {"type": "string", "enum": ["word", "segment"]},
+                        },
+                    },
+                }
+            }
+        },
+    }
+}
+
 
 @router.post(
     "/api/transcribe",
     summary="Transcribe an upload or a URL, streaming progress (NDJSON)",
+    openapi_extra=_TRANSCRIBE_BODY,
     responses={
         200: {"model": TranscribeDone, "description": "NDJSON: progress events, then the result"}
     },
@@ -231,6 +282,7 @@ async def transcribe(request: Request) -> Response:
 @router.post(
     "/v1/audio/transcriptions",
     summary="Transcribe audio (OpenAI)",
+    openapi_extra=_OPENAI_TRANSCRIPTION_BODY,
     responses={200: {"model": OpenAIVerboseTranscription}},
 )
 async def audio_transcriptions(request: Request) -> Response:
