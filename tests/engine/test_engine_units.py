@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import re
 import threading
 
 import pytest
 
 from hearth.config import Settings, parse_duration
 from hearth.engine import ChatTemplate, parse_tool_calls
-from hearth.engine.grammar import grammar_for_format
+from hearth.engine.grammar import _int_choices, _int_rules, grammar_for_format, unenforced_keywords
 from hearth.engine.scheduler import Scheduler
 from hearth.engine.templates import CHATML, go_to_jinja, is_go_template
 from hearth.errors import Busy, InvalidInput
@@ -70,6 +71,69 @@ def test_grammar_for_formats() -> None:
         grammar_for_format({"type": "objekt"})
     with pytest.raises(InvalidInput, match="invalid format"):
         grammar_for_format("yaml")
+
+
+def _rules_as_regex(rules: list[str]) -> re.Pattern[str]:
+    """The (non-recursive) GBNF rules of a bounded integer, expanded into one regex."""
+    table = dict(rule.split(" ::= ", 1) for rule in rules)
+    names = sorted(table, key=len, reverse=True)
+
+    def expand(text: str) -> str:
+        text = re.sub(r'"(.)"', lambda m: re.escape(m.group(1)), text)
+        for name in names:
+            text = re.sub(
+                rf"(?<![\w-]){re.escape(name)}(?![\w-])",
+                lambda _, name=name: f"(?:{expand(table[name])})",
+                text,
+            )
+        return (
+            text.replace("space", " ?").replace("(", "(?:").replace("(?:?:", "(?:").replace(" ", "")
+        )
+
+    return re.compile(expand(table[rules[0].split(" ::= ")[0]]))
+
+
+@pytest.mark.parametrize(
+    "bounds",
+    [
+        {"minimum": 1, "maximum": 5},
+        {"minimum": 0, "maximum": 120},
+        {"minimum": 1900, "maximum": 2100},
+        {"minimum": -12, "exclusiveMaximum": 7},
+        {"exclusiveMinimum": 0, "maximum": 9999},
+        {"minimum": 0, "maximum": 100, "multipleOf": 5},
+    ],
+)
+def test_a_bounded_integer_grammar_matches_exactly_its_values(bounds: dict[str, int]) -> None:
+    values = _int_choices({"type": "integer", **bounds})
+    assert values is not None
+    pattern = _rules_as_regex(_int_rules("n", values))
+    allowed = set(values)
+    for v in range(-200, 12_000):
+        assert bool(pattern.fullmatch(str(v))) == (v in allowed), v
+    assert not pattern.fullmatch("007") and not pattern.fullmatch("-0")
+
+
+def test_bounded_integers_are_enforced_and_others_named() -> None:
+    schema = {
+        "type": "object",
+        "properties": {
+            "stars": {"type": "integer", "minimum": 1, "maximum": 5, "description": "rating"},
+            "count": {"type": "integer", "minimum": 0},
+            "huge": {"type": "integer", "minimum": 0, "maximum": 10**9},
+        },
+    }
+    grammar = grammar_for_format(schema) or ""
+    assert "hearth-int-0 ::= [12345] space" in grammar and "__hearth_int" not in grammar
+    # Strings (and a pattern's `.`) exclude what JSON must escape: a raw newline, a quote.
+    strings = grammar_for_format({"type": "string", "pattern": "^a.b$"}) or ""
+    assert r'dot ::= [^"\\\x7F\x00-\x1F]' in strings
+    assert r'char ::= [^"\\\x7F\x00-\x1F] |' in (grammar_for_format({"type": "string"}) or "")
+    assert unenforced_keywords(schema) == [
+        "minimum at /properties/count",
+        "minimum at /properties/huge",
+        "maximum at /properties/huge",
+    ]
 
 
 def test_parse_tool_calls() -> None:

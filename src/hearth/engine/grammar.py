@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import logging
+import math
+import re
 from typing import Any
 
 import jsonschema
@@ -42,10 +44,104 @@ UNENFORCED = (
 _NAMED = ("properties", "$defs", "definitions", "patternProperties", "dependentSchemas")
 
 
+# An integer bounded on both sides by at most this many values is generated as exactly
+# those values (a digit trie), so `Field(ge=1, le=5)` holds while generating: a rating,
+# an age, a percentage, a year.
+_MAX_INT_CHOICES = 10_000
+_INT_BOUNDS = ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "multipleOf")
+_PLACEHOLDER = "__hearth_int_{}__"
+_JSON_CHAR = r'[^"\\\x7F\x00-\x1F]'  # a character JSON allows in a string unescaped
+
+
+def _int_choices(node: dict[str, Any]) -> list[int] | None:
+    """The allowed values of a bounded integer schema, when they are few enough to list."""
+    if node.get("type") != "integer" or not any(k in node for k in _INT_BOUNDS):
+        return None
+    for key in _INT_BOUNDS:
+        bound = node.get(key)
+        if bound is not None and (isinstance(bound, bool) or not isinstance(bound, int | float)):
+            return None
+    lows = [math.ceil(node["minimum"])] if "minimum" in node else []
+    if "exclusiveMinimum" in node:
+        lows.append(math.floor(node["exclusiveMinimum"]) + 1)
+    highs = [math.floor(node["maximum"])] if "maximum" in node else []
+    if "exclusiveMaximum" in node:
+        highs.append(math.ceil(node["exclusiveMaximum"]) - 1)
+    low, high = max(lows, default=None), min(highs, default=None)
+    if low is None or high is None or high < low or high - low >= _MAX_INT_CHOICES:
+        return None
+    step = node.get("multipleOf")
+    values = [v for v in range(low, high + 1) if not step or (v / step).is_integer()]
+    return values or None
+
+
+def _with_int_placeholders(schema: Any, found: list[list[int]]) -> Any:
+    """`schema` with each small bounded integer replaced by a placeholder constant; its
+    values are appended to `found` (the placeholder's number is their index)."""
+    if isinstance(schema, list):
+        return [_with_int_placeholders(v, found) for v in schema]
+    if not isinstance(schema, dict):
+        return schema
+    choices = _int_choices(schema)
+    if choices is not None:
+        found.append(choices)
+        kept = {k: v for k, v in schema.items() if k not in _INT_BOUNDS and k != "type"}
+        return kept | {"enum": [_PLACEHOLDER.format(len(found) - 1)]}
+    out: dict[str, Any] = {}
+    for key, value in schema.items():
+        if key in ("enum", "const", "default", "examples"):
+            out[key] = value
+        elif key in _NAMED and isinstance(value, dict):
+            out[key] = {name: _with_int_placeholders(sub, found) for name, sub in value.items()}
+        else:
+            out[key] = _with_int_placeholders(value, found)
+    return out
+
+
+def _int_rules(name: str, values: list[int]) -> list[str]:
+    """GBNF rules matching exactly `values` as JSON integers: a digit trie whose repeated
+    subtrees share one rule each (0..9999 takes a handful of rules, not 10,000 strings)."""
+    end = ""  # trie key marking that a number may end here
+    trie: dict[str, Any] = {}
+    for value in values:
+        node = trie
+        for char in str(value):
+            node = node.setdefault(char, {})
+        node[end] = {}
+    rules: dict[str, str] = {}  # expression -> rule name
+
+    def expr(node: dict[str, Any]) -> str:
+        alts: dict[str, list[str]] = {}  # the rest -> the characters leading to it
+        for char, child in sorted(node.items()):
+            if char != end:
+                alts.setdefault(sub(child), []).append(char)
+        parts = []
+        for rest, chars in alts.items():
+            head = f'"{chars[0]}"' if len(chars) == 1 else f"[{''.join(chars)}]"
+            parts.append(f"{head} {rest}".strip())
+        body = " | ".join(parts)
+        if end in node:
+            return f"({body})?" if body else ""
+        return f"({body})" if len(parts) > 1 else body
+
+    def sub(node: dict[str, Any]) -> str:
+        text = expr(node)
+        if len(text) <= 12:
+            return text
+        if text not in rules:
+            rules[text] = f"{name}-{len(rules)}"
+        return rules[text]
+
+    top = expr(trie)
+    return [f"{name} ::= {top} space"] + [f"{rule} ::= {text}" for text, rule in rules.items()]
+
+
 def unenforced_keywords(schema: Any, where: str = "") -> list[str]:
     """`keyword at path` for each value constraint of `schema` the grammar cannot enforce."""
     found: list[str] = []
     if isinstance(schema, dict):
+        if _int_choices(schema) is not None:
+            return found  # generated as an enum of its values
         found += [f"{key} at {where or '/'}" for key in UNENFORCED if key in schema]
         for key, value in schema.items():
             if key in ("enum", "const", "default", "examples"):
@@ -83,8 +179,19 @@ def grammar_for_format(fmt: str | dict[str, Any] | None) -> str | None:
     if loose:
         log.warning("format: not enforced while generating: %s", ", ".join(loose))
     try:
-        return json_schema_to_gbnf(json.dumps(fmt))
+        ranges: list[list[int]] = []
+        grammar = json_schema_to_gbnf(json.dumps(_with_int_placeholders(fmt, ranges)))
     except Exception as exc:  # the converter raises bare Exceptions/ValueErrors
         raise InvalidInput(
             f"format: this JSON schema is not supported for constrained output: {exc}"
         ) from exc
+    # The converter lets a string hold raw control characters (a newline: invalid JSON), and
+    # a pattern's `.` any character but newlines (a `"` ends the string early): narrow both to
+    # what JSON allows unescaped, as llama.cpp's own converter does.
+    grammar = re.sub(r'(?m)^char ::= \[\^"\\\\\]', lambda _: f"char ::= {_JSON_CHAR}", grammar)
+    grammar = re.sub(r"(?m)^dot ::= .*$", lambda _: f"dot ::= {_JSON_CHAR}", grammar)
+    for i, values in enumerate(ranges):
+        name = f"hearth-int-{i}"
+        grammar = grammar.replace(f'"\\"{_PLACEHOLDER.format(i)}\\""', name)
+        grammar += "\n" + "\n".join(_int_rules(name, values)) + "\n"
+    return grammar
