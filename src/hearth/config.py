@@ -6,7 +6,9 @@
 
 from __future__ import annotations
 
+import math
 import os
+import re
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
@@ -17,38 +19,41 @@ __all__ = ["ENV_HELP", "Settings", "parse_duration"]
 DEFAULT_PORT = 11434
 
 
-def parse_duration(value: str | int | float | None, default: float) -> float:
-    """Parse an Ollama-style duration ("5m", "30s", "1h", "0", 300, -1) into seconds.
+_GO_DURATION = re.compile(r"[-+]?(?:(?:\d+(?:\.\d*)?|\.\d+)(?:ns|us|µs|ms|s|m|h))+")
+_GO_PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h)")
+_UNIT_SECONDS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
+_FOREVER_SECONDS = 1e8  # about three years: longer is "forever"
 
-    A negative value means "forever" and is returned as `float("inf")`.
+
+def parse_duration(value: str | int | float | None, default: float) -> float:
+    """Parse an Ollama-style duration into seconds: a Go duration string ("5m", "30s",
+    "1h30m", "500ms", "-1m"), a number of seconds (300, "300", 1.5) or 0.
+
+    A negative value means "forever" and is returned as `float("inf")`, as is any duration
+    of about three years or more.
     """
     if value is None or value == "":
         return default
+    problem = f"invalid duration {value!r}: use e.g. 5m, 30s, 1h30m or a number of seconds"
     if isinstance(value, bool):
-        raise InvalidInput(
-            f"invalid duration {value!r}: use e.g. 5m, 30s, 1h or a number of seconds"
-        )
+        raise InvalidInput(problem)
     if isinstance(value, (int, float)):
         seconds = float(value)
     else:
         text = value.strip().lower()
-        units = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
-        seconds = -1.0
-        for suffix in ("ms", "s", "m", "h"):
-            if (
-                text.endswith(suffix)
-                and text[: -len(suffix)].lstrip("-").replace(".", "", 1).isdigit()
-            ):
-                seconds = float(text[: -len(suffix)]) * units[suffix]
-                break
+        if _GO_DURATION.fullmatch(text):
+            sign = -1.0 if text.startswith("-") else 1.0
+            seconds = sign * sum(
+                float(number) * _UNIT_SECONDS[unit] for number, unit in _GO_PART.findall(text)
+            )
         else:
             try:
                 seconds = float(text)
             except ValueError:
-                raise InvalidInput(
-                    f"invalid duration {value!r}: use e.g. 5m, 30s, 1h or a number of seconds"
-                ) from None
-    return float("inf") if seconds < 0 else seconds
+                raise InvalidInput(problem) from None
+    if math.isnan(seconds):
+        raise InvalidInput(problem)
+    return float("inf") if seconds < 0 or seconds >= _FOREVER_SECONDS else seconds
 
 
 def _split(value: str) -> tuple[str, ...]:

@@ -125,6 +125,7 @@ def test_interactive_session_commands(env: dict[str, str]) -> None:
                 "/set parameter temperature -1",
                 "/set parameter top_k lots",
                 "/oops [/] [bold]",
+                "/set parameter temperature",
                 "/set parameter temperature 0",
                 "/set system Answer in one short sentence.",
                 "/show info",
@@ -152,6 +153,7 @@ def test_interactive_session_commands(env: dict[str, str]) -> None:
     assert "temperature: input should be greater than or equal to 0" in proc.stdout
     assert "top_k must be an integer, not 'lots'" in proc.stdout
     assert "Unknown command '/oops [/] [bold]'" in proc.stdout  # printed as typed, not as markup
+    assert "Usage:" in proc.stdout and "/set parameter <k> <v>" in proc.stdout  # incomplete
     assert "smollm2:135m" in proc.stdout  # /show info
     assert "Paris" in proc.stdout
     assert "Cleared the conversation" in proc.stdout

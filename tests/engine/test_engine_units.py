@@ -155,8 +155,13 @@ def test_parse_duration() -> None:
     assert parse_duration(0, 1) == 0
     assert parse_duration(-1, 1) == float("inf")
     assert parse_duration(None, 7) == 7
-    with pytest.raises(InvalidInput):
-        parse_duration("soon", 1)
+    assert parse_duration("1h30m", 1) == 5400  # Go durations, as Ollama parses them
+    assert parse_duration("500ms", 1) == 0.5
+    assert parse_duration("-1m", 1) == float("inf")
+    assert parse_duration(1e308, 1) == float("inf")  # "forever", not an overflow later
+    for bad in ("soon", "nan", float("nan"), True, "1h30"):
+        with pytest.raises(InvalidInput, match="invalid duration"):
+            parse_duration(bad, 1)  # type: ignore[arg-type]
 
 
 def test_settings_from_env() -> None:

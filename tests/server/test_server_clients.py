@@ -5,9 +5,14 @@ from __future__ import annotations
 
 import base64
 import json
+import os
+import shutil
+import subprocess
+import sys
 import threading
 import time
 import warnings
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -362,6 +367,8 @@ def test_bad_input_with_the_real_engine(live_server: str) -> None:
         ({"messages": hi, "think": True}, "does not support thinking"),
         ({"messages": hi, "top_logprobs": 21}, "field 'top_logprobs'"),
         ({"messages": hi, "keep_alive": [1]}, "field 'keep_alive': expected a valid string or"),
+        ({"messages": [], "keep_alive": "nan"}, "invalid duration 'nan'"),
+        ({"messages": [], "keep_alive": True}, "field 'keep_alive'"),
     ):
         r = httpx.post(f"{live_server}/api/chat", json={"model": MODEL, **body})
         assert r.status_code == 400 and message in r.json()["error"], r.text
@@ -450,3 +457,32 @@ def test_log_probabilities_through_both_apis(live_server: str) -> None:
     lp = legacy.choices[0].logprobs
     assert lp is not None and "".join(lp.tokens or []) == legacy.choices[0].text
     assert lp.text_offset == [len("".join((lp.tokens or [])[:i])) for i in range(3)]
+
+
+@pytest.mark.skipif(shutil.which("script") is None, reason="needs util-linux `script`")
+def test_interactive_run_uses_the_servers_model(live_server: str, tmp_path: Path) -> None:
+    """`hearth run` against a server whose model is not in the local HEARTH_HOME: chatting
+    and /show info both go to the server, and the session goes on to /bye."""
+    r = httpx.post(
+        f"{live_server}/api/create",
+        json={"model": "only-on-server", "from": MODEL, "system": "Be brief.", "stream": False},
+        timeout=60,
+    )
+    assert r.status_code == 200, r.text
+    exe = Path(sys.executable).with_name("hearth")
+    env = {
+        **os.environ,
+        "HEARTH_HOME": str(tmp_path / "elsewhere"),
+        "HEARTH_HOST": live_server.removeprefix("http://"),
+    }
+    proc = subprocess.run(
+        ["script", "-qec", f"{exe} run only-on-server", "/dev/null"],
+        input="/show info\n/set parameter num_predict 4\nSay hi.\n/bye\n",
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "Error" not in proc.stdout, proc.stdout
+    assert "Be brief." in proc.stdout  # the server's system message, from /show info

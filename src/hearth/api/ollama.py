@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt
 
 __all__ = [
     "ChatRequest",
@@ -135,6 +135,8 @@ class Tool(BaseModel):
 
 
 FormatSpec = Literal["json", ""] | dict[str, Any] | None
+# A duration ("5m", "1h30m") or seconds; strict numbers, so `true` is refused, not read as 1 s.
+KeepAlive = str | StrictInt | StrictFloat | None
 
 
 class _Generation(_Strict):
@@ -142,7 +144,7 @@ class _Generation(_Strict):
     format: FormatSpec = None
     options: Options | None = None
     stream: bool | None = True
-    keep_alive: str | int | float | None = None
+    keep_alive: KeepAlive = None
     think: bool | str | None = None
     logprobs: bool | None = None  # the log probability of each generated token
     top_logprobs: int | None = Field(default=None, ge=0, le=20)  # and of the N likeliest
@@ -208,7 +210,7 @@ class EmbedRequest(_Strict):
     input: str | list[str] | None = None
     truncate: bool | None = True
     options: Options | None = None
-    keep_alive: str | int | float | None = None
+    keep_alive: KeepAlive = None
     dimensions: int | None = None
 
 
@@ -226,7 +228,7 @@ class EmbeddingsRequest(_Strict):
     model: str = Field(min_length=1)
     prompt: str | None = None
     options: Options | None = None
-    keep_alive: str | int | float | None = None
+    keep_alive: KeepAlive = None
 
 
 class EmbeddingsResponse(BaseModel):

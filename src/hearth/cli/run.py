@@ -197,7 +197,10 @@ def _interactive(session: ChatSession, show_info: Callable[[], None], verbose: b
                 session.messages.clear()
                 console.print("Cleared the conversation.", style="dim")
             elif cmd == "/show" and len(words) > 1 and words[1] == "info":
-                show_info()
+                try:
+                    show_info()
+                except HearthError as exc:  # the chat goes on
+                    err_console.print(escape(f"Error: {exc.message}"))
             elif cmd == "/set" and len(words) > 2 and words[1] == "system":
                 session.system = stripped.split(maxsplit=2)[2]
                 console.print("Set the system message.", style="dim")
@@ -207,6 +210,11 @@ def _interactive(session: ChatSession, show_info: Callable[[], None], verbose: b
                     console.print(escape(f"Set parameter {words[2]} to {words[3]}."), style="dim")
                 except InvalidInput as exc:
                     err_console.print(escape(f"Error: {exc.message.removeprefix('parameters.')}"))
+            elif cmd in {"/set", "/show"}:  # known, but incomplete: show how it is used
+                usage = [
+                    line for line in INTERACTIVE_HELP.splitlines() if line.startswith(f"  {cmd} ")
+                ]
+                err_console.print(escape("Usage:\n" + "\n".join(usage)))
             else:
                 err_console.print(escape(f"Unknown command {stripped!r}; /? for help."))
             continue
@@ -285,16 +293,20 @@ def run_command(
         return
 
     def show_info() -> None:
-        record = get_services(ctx).store.resolve(model)
-        d = record.details
+        if _client is not None:  # the server's model, which may not be in this HEARTH_HOME
+            shown = _client.show(model)
+            name, d, system = model, shown.details, shown.system
+        else:
+            record = get_services(ctx).store.resolve(model)
+            name, d, system = record.name, record.details, record.system
         table = Table(box=None, show_header=False, pad_edge=False)
         for key, value in (
-            ("model", record.name),
+            ("model", name),
             ("family", d.family),
             ("parameters", d.parameter_size),
             ("quantization", d.quantization_level),
             ("format", d.format),
-            ("system", session.system or record.system or ""),
+            ("system", session.system or system or ""),
             ("options", json.dumps(session.options) if session.options else ""),
         ):
             if value:

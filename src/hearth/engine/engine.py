@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 import re
 import time
@@ -229,11 +230,10 @@ class Engine:
                 record = self.store.resolve(entry.name.removeprefix("embed:"))
             except HearthError:
                 continue
-            expires = (
-                datetime.fromtimestamp(entry.expires_at, UTC)
-                if entry.expires_at
-                else (_now() + timedelta(days=3650) if entry.users == 0 else None)
-            )
+            forever = _now() + timedelta(days=3650)
+            expires = forever if entry.users == 0 else None
+            if entry.expires_at and math.isfinite(entry.expires_at):
+                expires = min(datetime.fromtimestamp(min(entry.expires_at, 4e9), UTC), forever)
             if entry.users:
                 expires = _now() + timedelta(seconds=min(entry.keep_alive, 10**8))
             ctx = entry.key[2] if len(entry.key) > 2 and isinstance(entry.key[2], int) else None
