@@ -86,6 +86,8 @@ def test_generate_raw_and_stop(services: Any) -> None:
     text = "".join(c.response for c in chunks)
     assert "5" in text and "7" not in text
     assert chunks[-1].done_reason == "stop" and chunks[-1].context
+    req.options = Options(temperature=0, num_predict=8, stop=[""])  # no stop, not "stop at once"
+    assert "".join(c.response for c in services.engine.generate(req)).strip()
 
 
 def test_num_predict_zero_evaluates_the_prompt_and_generates_nothing(services: Any) -> None:

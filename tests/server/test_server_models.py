@@ -141,6 +141,16 @@ def test_create_copy_delete(live_server: str) -> None:
         f"{live_server}/api/create", json={"model": "x:1", "from": "nothing:here", "stream": False}
     )
     assert missing.status_code == 404
+    # Nothing in a request is silently ignored.
+    for extra, message in (
+        ({"quantize": "q8_0"}, "quantizing is not supported"),
+        ({"system": "Hi."}, "give either 'modelfile' or the fields (system), not both"),
+    ):
+        r = httpx.post(
+            f"{live_server}/api/create",
+            json={"model": "x:1", "modelfile": f"FROM {MODEL}\n", "stream": False, **extra},
+        )
+        assert r.status_code == 400 and message in r.json()["error"], r.text
     # Parameters are checked like a Modelfile's: nothing is written, the model list stays readable.
     for params, message in (
         ({"temperature": "hot"}, "parameters.temperature: input should be a valid number"),

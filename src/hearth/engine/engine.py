@@ -89,6 +89,11 @@ def _logprobs(entries: list[dict[str, Any]] | None) -> list[Logprob] | None:
     return None if entries is None else [Logprob.model_validate(e) for e in entries]
 
 
+def _stops(options: Options) -> tuple[str, ...]:
+    """The stop strings; an empty one would stop before the first character, so it is none."""
+    return tuple(text for text in options.stop or () if text)
+
+
 def _check_features(req: ChatRequest | GenerateRequest, images: bool) -> None:
     """Refuse what hearth's text-only engine cannot do, rather than ignore it (a caller
     asking for images or thinking would otherwise get an answer that pretends)."""
@@ -433,7 +438,7 @@ class Engine:
             convo = self._build_messages(record, messages, tools, template)
             prompt = template.render(convo, tools=tools if template.uses_tools else None)
             ids = self._prompt_tokens(runner, prompt, template)
-            stop = tuple(options.stop or ())
+            stop = _stops(options)
             events = runner.generate(
                 ids,
                 self._sampling(options, grammar, req),
@@ -543,7 +548,7 @@ class Engine:
                 ids,
                 self._sampling(options, grammar, req),
                 max_tokens=self._max_tokens(options),
-                stop=tuple(options.stop or ()),
+                stop=_stops(options),
             )
             try:
                 for event in events:

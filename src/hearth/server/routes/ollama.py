@@ -371,10 +371,16 @@ def _create_job(body: CreateRequest, name: str, services: Services) -> Iterable[
     from hearth.store.modelfile import create_from_spec
 
     base_dir = services.settings.home
-    if body.modelfile:
-        return services.store.create(name, body.modelfile, base_dir)
     if body.quantize:
         raise InvalidInput("quantizing is not supported: create from an already quantized GGUF")
+    if body.modelfile:
+        fields = ("from_", "files", "adapters", "template", "license", "system", "parameters")
+        extra = [f.rstrip("_") for f in (*fields, "messages") if getattr(body, f) is not None]
+        if extra:  # one of the two would be silently ignored
+            raise InvalidInput(
+                f"invalid request: give either 'modelfile' or the fields ({', '.join(extra)}), not both"
+            )
+        return services.store.create(name, body.modelfile, base_dir)
     bases = [body.from_] if body.from_ else []
     bases += [str(_blob_path(services, digest)) for digest in (body.files or {}).values()]
     if len(bases) != 1:
