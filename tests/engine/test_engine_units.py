@@ -9,6 +9,7 @@ import pytest
 
 from hearth.config import Settings, parse_duration
 from hearth.engine import ChatTemplate, parse_tool_calls
+from hearth.engine.engine import _ToolCallSplitter
 from hearth.engine.grammar import _int_choices, _int_rules, grammar_for_format, unenforced_keywords
 from hearth.engine.scheduler import Scheduler
 from hearth.engine.templates import CHATML, go_to_jinja, is_go_template
@@ -146,6 +147,29 @@ def test_parse_tool_calls() -> None:
     assert text == "Sure." and calls[0].function.arguments == {"x": 1}
     text, calls = parse_tool_calls("The weather is {not json}")
     assert calls == [] and text == "The weather is {not json}"
+    # Only the tools offered count; JSON that merely has a "name" is an answer, not a call.
+    person = '{"name": "Alice", "age": 30}'
+    assert parse_tool_calls(person, {"get_weather"}) == (person, [])
+    bad_args = '{"name": "get_weather", "arguments": "not json"}'
+    assert parse_tool_calls(bad_args, {"get_weather"}) == (bad_args, [])
+
+
+@pytest.mark.parametrize(
+    ("pieces", "sent", "rest"),
+    [
+        (["The ", "sky ", "is blue."], "The sky is blue.", ""),  # prose streams
+        (["  ", '{"na', 'me": "f"}'], "", '  {"name": "f"}'),  # a call is held to the end
+        (["Sure. <to", "ol_call>{}", "</tool_call>"], "Sure. ", "<tool_call>{}</tool_call>"),
+        (["a <to", "day"], "a <today", ""),  # a tag prefix that did not become one is sent
+        (["```", "json\n{}```"], "", "```json\n{}```"),
+    ],
+)
+def test_tool_call_splitter_streams_prose_and_holds_calls(
+    pieces: list[str], sent: str, rest: str
+) -> None:
+    splitter = _ToolCallSplitter()
+    assert "".join(splitter.feed(p) for p in pieces) == sent
+    assert splitter.rest() == rest
 
 
 def test_parse_duration() -> None:

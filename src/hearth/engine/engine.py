@@ -445,8 +445,9 @@ class Engine:
                 max_tokens=self._max_tokens(options),
                 stop=stop,
             )
+            names = {t["function"]["name"] for t in tools} if tools else None
             yield from self._chat_chunks(
-                record, events, started, _load_ns(entry, started), buffer=bool(tools)
+                record, events, started, _load_ns(entry, started), tool_names=names
             )
 
     @staticmethod
@@ -461,44 +462,48 @@ class Engine:
         started: int,
         load_ns: int,
         *,
-        buffer: bool,
+        tool_names: set[str] | None,
     ) -> Iterator[ChatResponse]:
-        parts: list[str] = []
-        held: list[dict[str, Any]] | None = None  # log probabilities of buffered (tool call) text
+        # With tools, text that may be a tool call is held back until the end; prose streams.
+        splitter = _ToolCallSplitter() if tool_names is not None else None
+        held: list[dict[str, Any]] | None = None  # log probabilities of text not yet sent
         try:
             for event in events:
-                if buffer:
-                    parts.append(event.text)
-                    if event.logprobs is not None:  # (None: not asked for)
-                        held = (held or []) + event.logprobs
-                elif event.text and not event.done:
-                    yield ChatResponse(
-                        model=record.name,
-                        created_at=_now(),
-                        message=Message(role="assistant", content=event.text),
-                        logprobs=_logprobs(event.logprobs),
-                    )
+                if event.logprobs is not None:  # (None: not asked for)
+                    held = (held or []) + event.logprobs
                 if event.done:
-                    content = "".join(parts)  # (buffered: the final text is in parts too)
-                    tail = "" if buffer else event.text
-                    message = Message(role="assistant", content=tail)
-                    if buffer:
-                        text, calls = parse_tool_calls(content)
-                        message = Message(role="assistant", content=text, tool_calls=calls or None)
+                    break
+                text = splitter.feed(event.text) if splitter is not None else event.text
+                if text:
                     yield ChatResponse(
                         model=record.name,
                         created_at=_now(),
-                        message=message,
-                        logprobs=_logprobs(held if buffer else event.logprobs),
-                        done=True,
-                        done_reason=event.done_reason,
-                        total_duration=time.perf_counter_ns() - started,
-                        load_duration=load_ns,
-                        prompt_eval_count=event.prompt_tokens,
-                        prompt_eval_duration=event.prompt_ns,
-                        eval_count=event.generated_tokens,
-                        eval_duration=event.generate_ns,
+                        message=Message(role="assistant", content=text),
+                        logprobs=_logprobs(held),
                     )
+                    held = None if held is None else []
+            else:
+                return
+            if splitter is None:
+                message = Message(role="assistant", content=event.text)
+            else:
+                splitter.feed(event.text)
+                text, calls = parse_tool_calls(splitter.rest(), tool_names)
+                message = Message(role="assistant", content=text, tool_calls=calls or None)
+            yield ChatResponse(
+                model=record.name,
+                created_at=_now(),
+                message=message,
+                logprobs=_logprobs(held),
+                done=True,
+                done_reason=event.done_reason,
+                total_duration=time.perf_counter_ns() - started,
+                load_duration=load_ns,
+                prompt_eval_count=event.prompt_tokens,
+                prompt_eval_duration=event.prompt_ns,
+                eval_count=event.generated_tokens,
+                eval_duration=event.generate_ns,
+            )
         finally:
             close = getattr(events, "close", None)
             if close is not None:
@@ -604,8 +609,59 @@ class Engine:
         return iter([GenerateResponse(response="", **common)])  # type: ignore[arg-type]
 
 
-def parse_tool_calls(text: str) -> tuple[str, list[ToolCall]]:
-    """Find tool calls in a model's answer: <tool_call>{...}</tool_call> or bare JSON objects."""
+class _ToolCallSplitter:
+    """Streams a tool-enabled answer's prose as it comes, holding back what may be a call.
+
+    An answer that starts like a call (`{`, `<tool_call>`, a code fence) is held to the
+    end; prose is sent at once, except a tail that may begin `<tool_call>`.
+    """
+
+    _STARTS = ("<tool_call>", "{", "```")
+    _TAG = "<tool_call>"
+
+    def __init__(self) -> None:
+        self.state = "undecided"  # then "prose" or "call"
+        self.pending = ""
+
+    def feed(self, text: str) -> str:
+        """Take the next text; return what can be sent now."""
+        self.pending += text
+        if self.state == "call":
+            return ""
+        if self.state == "undecided":
+            lead = self.pending.lstrip()
+            if not lead or any(m.startswith(lead) for m in self._STARTS):
+                return ""  # could still become a call
+            if lead.startswith(self._STARTS):
+                self.state = "call"
+                return ""
+            self.state = "prose"
+        at = self.pending.find(self._TAG)
+        if at >= 0:
+            out, self.pending, self.state = self.pending[:at], self.pending[at:], "call"
+            return out
+        keep = next(
+            (
+                n
+                for n in range(min(len(self._TAG) - 1, len(self.pending)), 0, -1)
+                if self._TAG.startswith(self.pending[-n:])
+            ),
+            0,
+        )
+        out = self.pending[: len(self.pending) - keep]
+        self.pending = self.pending[len(self.pending) - keep :]
+        return out
+
+    def rest(self) -> str:
+        """The text held back: a call, or prose that turned out not to be one."""
+        return self.pending
+
+
+def parse_tool_calls(text: str, names: set[str] | None = None) -> tuple[str, list[ToolCall]]:
+    """Find tool calls in a model's answer: <tool_call>{...}</tool_call> or bare JSON objects.
+
+    With `names`, only calls of those tools count: other JSON (`{"name": "Alice"}`) is text.
+    """
     calls: list[ToolCall] = []
     candidates = _TOOL_CALL.findall(text)
     rest = _TOOL_CALL.sub("", text).strip()
@@ -622,14 +678,16 @@ def parse_tool_calls(text: str) -> tuple[str, list[ToolCall]]:
             obj = json.loads(raw)
         except json.JSONDecodeError:
             return text, []
-        if not isinstance(obj, dict) or "name" not in obj:
+        if not isinstance(obj, dict) or not isinstance(obj.get("name"), str):
             return text, []
+        if names is not None and obj["name"] not in names:
+            return text, []  # not a tool this request offered
         args = obj.get("arguments", obj.get("parameters", {}))
         if isinstance(args, str):
             try:
-                args = json.loads(args)
+                args = json.loads(args or "{}")
             except json.JSONDecodeError:
-                args = {"value": args}
+                return text, []  # arguments that are not JSON: not a call a client can make
         calls.append(
             ToolCall(
                 id=f"call_{uuid.uuid4().hex[:12]}",
