@@ -488,3 +488,42 @@ def test_interactive_run_uses_the_servers_model(live_server: str, tmp_path: Path
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "Error" not in proc.stdout, proc.stdout
     assert "Be brief." in proc.stdout  # the server's system message, from /show info
+
+
+def test_openai_tool_choice_forces_a_valid_call(live_server: str) -> None:
+    import openai
+
+    client = openai.OpenAI(base_url=f"{live_server}/v1", api_key="x")
+    city = {"type": "object", "properties": {"city": {"type": "string", "maxLength": 20}}}
+    tools: Any = [
+        {
+            "type": "function",
+            "function": {"name": name, "parameters": city | {"required": ["city"]}},
+        }
+        for name in ("get_time", "get_weather")
+    ]
+    ask: Any = [{"role": "user", "content": "Time in Taipei?"}]
+    # The tiny model would answer in prose; a forcing tool_choice makes it call, validly.
+    for choice, names in (
+        ("required", {"get_time", "get_weather"}),
+        ({"type": "function", "function": {"name": "get_weather"}}, {"get_weather"}),
+    ):
+        answer = client.chat.completions.create(
+            model=MODEL, messages=ask, tools=tools, tool_choice=choice, max_tokens=40, temperature=0
+        )
+        calls = answer.choices[0].message.tool_calls
+        assert answer.choices[0].finish_reason == "tool_calls" and calls
+        assert calls[0].function.name in names  # type: ignore[union-attr]
+        jsonschema.validate(
+            json.loads(calls[0].function.arguments), tools[0]["function"]["parameters"]
+        )  # type: ignore[union-attr]
+    for bad, message in (
+        ("sometimes", "'sometimes' is not one of none, auto, required"),
+        ({"type": "function", "function": {"name": "nope"}}, "no tool named 'nope'"),
+    ):
+        with pytest.raises(openai.BadRequestError, match=message):
+            client.chat.completions.create(
+                model=MODEL, messages=ask, tools=tools, tool_choice=bad, max_tokens=4
+            )
+    with pytest.raises(openai.BadRequestError, match="only allowed when 'tools' are given"):
+        client.chat.completions.create(model=MODEL, messages=ask, tool_choice="required")

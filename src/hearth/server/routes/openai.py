@@ -211,11 +211,19 @@ def chat_request(req: ChatCompletionRequest) -> o.ChatRequest:
     tools = None
     if req.tools and req.tool_choice != "none":
         tools = [o.Tool.model_validate(t.model_dump(exclude_none=True)) for t in req.tools]
+    fmt = response_format(req.response_format)
+    forced = _forced_call(req)
+    if forced is not None:
+        if fmt is not None:
+            raise InvalidInput(
+                "invalid request: tool_choice that forces a call cannot be combined with response_format"
+            )
+        fmt = forced
     return o.ChatRequest(
         model=req.model,
         messages=messages,
         tools=tools,
-        format=response_format(req.response_format),
+        format=fmt,
         options=_options(
             req,
             req.max_completion_tokens if req.max_completion_tokens is not None else req.max_tokens,
@@ -224,6 +232,53 @@ def chat_request(req: ChatCompletionRequest) -> o.ChatRequest:
         logprobs=bool(req.logprobs),
         top_logprobs=req.top_logprobs,
     )
+
+
+def _forced_call(req: ChatCompletionRequest) -> dict[str, Any] | None:
+    """Check `tool_choice`; for "required" or a named function, the JSON schema of the
+    call(s) allowed, which constrains generation (so a call is made, with valid arguments)."""
+    choice = req.tool_choice
+    if choice is None:
+        return None
+    if not req.tools:
+        raise InvalidInput(
+            "invalid request: field 'tool_choice': only allowed when 'tools' are given"
+        )
+    offered = {t.function.name: t.function for t in req.tools}
+    if isinstance(choice, str):
+        if choice in ("none", "auto"):
+            return None
+        if choice != "required":
+            raise InvalidInput(
+                f"invalid request: field 'tool_choice': {choice!r} is not one of none, auto, "
+                'required or {"type": "function", "function": {"name": ...}}'
+            )
+        chosen = list(offered.values())
+    else:
+        function = choice.get("function")
+        name = function.get("name") if isinstance(function, dict) else None
+        if choice.get("type") != "function" or not isinstance(name, str):
+            raise InvalidInput(
+                "invalid request: field 'tool_choice': use "
+                '{"type": "function", "function": {"name": ...}}'
+            )
+        if name not in offered:
+            raise InvalidInput(
+                f"invalid request: field 'tool_choice': no tool named {name!r} in 'tools'"
+            )
+        chosen = [offered[name]]
+    calls = [
+        {
+            "type": "object",
+            "properties": {
+                "name": {"const": f.name},
+                "arguments": f.parameters or {"type": "object"},
+            },
+            "required": ["name", "arguments"],
+        }
+        for f in chosen
+    ]
+    return calls[0] if len(calls) == 1 else {"anyOf": calls}
 
 
 def completion_request(req: CompletionRequest) -> o.GenerateRequest:
