@@ -101,6 +101,23 @@ def test_num_predict_zero_evaluates_the_prompt_and_generates_nothing(services: A
     assert final.prompt_eval_count > 0
 
 
+def test_logit_bias_bans_a_token(services: Any) -> None:
+    def continuation(**extra: Any) -> str:
+        req = GenerateRequest(
+            model=MODEL,
+            prompt="1, 2, 3, 4,",
+            raw=True,
+            options=Options(temperature=0, num_predict=6, **extra),
+        )
+        return "".join(c.response for c in services.engine.generate(req))
+
+    assert "5" in continuation()
+    five = services.engine.tokenize(MODEL, "5")
+    assert "5" not in continuation(logit_bias={t: -100 for t in five})
+    with pytest.raises(InvalidInput, match="token id 999999 is not in this model's vocabulary"):
+        continuation(logit_bias={999999: 5})
+
+
 def test_prompt_over_context_is_a_clear_error(services: Any) -> None:
     long = "word " * 400
     req = ChatRequest(

@@ -144,6 +144,16 @@ def test_openai_bad_input_uses_openai_error_shape(fake_server: str) -> None:
         json={"model": "fake:1b", "messages": [{"role": "user", "content": "x"}], "max_tokens": 0},
     )
     assert r.status_code == 400 and r.json()["error"]["param"] == "max_tokens"
+    for bias, message in (({"abc": 1}, "'abc' is not a token id"), ({"5": 500}, "between -100")):
+        r = httpx.post(
+            f"{fake_server}/v1/chat/completions",
+            json={
+                "model": "fake:1b",
+                "messages": [{"role": "user", "content": "x"}],
+                "logit_bias": bias,
+            },
+        )
+        assert r.status_code == 400 and message in r.json()["error"]["message"], r.text
     schema = {"type": "json_schema", "json_schema": {"name": "x", "schema": {"type": "nonsense"}}}
     r = httpx.post(
         f"{fake_server}/v1/chat/completions",

@@ -9,7 +9,7 @@ are rejected with a 400 that names them.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt
 
@@ -76,6 +76,9 @@ class Options(_Open):
     tfs_z: float | None = None
     penalize_newline: bool | None = None
     stop: list[str] | None = None
+    # hearth's extension (OpenAI's logit_bias): token id -> bias added to its logit;
+    # -100 bans a token, 100 all but forces it.
+    logit_bias: dict[int, Annotated[float, Field(ge=-100, le=100)]] | None = None
     num_batch: int | None = None
     num_gpu: int | None = None
     num_thread: int | None = Field(default=None, ge=0)

@@ -419,6 +419,7 @@ class Engine:
             seed=-1 if options.seed is None else int(options.seed),
             grammar=grammar,
             logprobs=logprobs,
+            logit_bias=tuple(sorted((options.logit_bias or {}).items())),
         )
 
     def _chat_stream(

@@ -123,6 +123,7 @@ class Sampling:
     seed: int = -1
     grammar: str | None = None
     logprobs: int = -1  # -1: off; N >= 0: each token's log probability and the N likeliest
+    logit_bias: tuple[tuple[int, float], ...] = ()  # (token id, bias added to its logit)
 
 
 @dataclass
@@ -313,6 +314,12 @@ class LlamaRunner:
                 f"token id {outside} is not in this model's vocabulary (0..{self.n_vocab - 1}): "
                 "context must be the one a previous response of this model returned"
             )
+        unknown = next((t for t, _ in sampling.logit_bias if not 0 <= t < self.n_vocab), None)
+        if unknown is not None:
+            raise InvalidInput(
+                f"logit_bias: token id {unknown} is not in this model's vocabulary "
+                f"(0..{self.n_vocab - 1}); `hearth tokenize --model NAME TEXT` shows the ids"
+            )
         if len(prompt) >= self.n_ctx:
             raise ContextOverflow(
                 f"the prompt is {len(prompt)} tokens but the context is {self.n_ctx} tokens: "
@@ -374,6 +381,14 @@ class LlamaRunner:
     # ------------------------------------------------------------------ sampling
     def _make_sampler(self, s: Sampling) -> internals.LlamaSampler:
         sampler = internals.LlamaSampler()
+        if s.logit_bias:
+            biases = (llama_cpp.llama_logit_bias * len(s.logit_bias))(
+                *(llama_cpp.llama_logit_bias(t, b) for t, b in s.logit_bias)
+            )
+            llama_cpp.llama_sampler_chain_add(
+                sampler.sampler,
+                llama_cpp.llama_sampler_init_logit_bias(self.n_vocab, len(s.logit_bias), biases),
+            )
         if s.grammar:
             handle = llama_cpp.llama_sampler_init_grammar(self.vocab, s.grammar.encode(), b"root")
             if not handle:

@@ -84,9 +84,28 @@ _DONE = b"data: [DONE]\n\n"
 # Requests: OpenAI -> hearth -----------------------------------------------------------
 
 
+def _logit_bias(bias: dict[str, float] | None) -> dict[int, float] | None:
+    """OpenAI's logit_bias ({"token id": -100..100}) checked, with integer keys."""
+    if not bias:
+        return None
+    out: dict[int, float] = {}
+    for key, value in bias.items():
+        if not key.strip().isdigit():
+            raise InvalidInput(
+                f"invalid request: field 'logit_bias': key {key!r} is not a token id"
+            )
+        if not -100 <= value <= 100:
+            raise InvalidInput(
+                f"invalid request: field 'logit_bias': bias {value} for token {key} is not between -100 and 100"
+            )
+        out[int(key)] = float(value)
+    return out
+
+
 def _options(req: Any, max_tokens: int | None) -> o.Options:
     stop = [req.stop] if isinstance(req.stop, str) else req.stop
     return o.Options(
+        logit_bias=_logit_bias(req.logit_bias),
         temperature=req.temperature,
         top_p=req.top_p,
         seed=req.seed,
