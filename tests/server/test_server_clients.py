@@ -69,7 +69,9 @@ def test_ollama_client_chat_generate_embed_list_show(live_server: str) -> None:
     names = {m.model for m in client.list().models}
     assert {MODEL, f"{EMBED}:latest"} <= names
     shown = client.show(MODEL)
-    assert shown.details.format == "gguf" and "completion" in (shown.capabilities or [])
+    assert shown.details.format == "gguf" and {"completion", "tools"} <= set(
+        shown.capabilities or []
+    )
 
     with pytest.raises(ollama.ResponseError) as info:
         client.chat(model="missing-model:1b", messages=messages)

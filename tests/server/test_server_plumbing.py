@@ -144,6 +144,16 @@ def test_openai_bad_input_uses_openai_error_shape(fake_server: str) -> None:
         json={"model": "fake:1b", "messages": [{"role": "user", "content": "x"}], "max_tokens": 0},
     )
     assert r.status_code == 400 and r.json()["error"]["param"] == "max_tokens"
+    for extra, param in (
+        ({"n": 2}, "n"),
+        ({"stream_options": {"include_usage": True}}, "stream_options"),
+        ({"modalities": ["text", "audio"]}, "modalities"),
+    ):
+        r = httpx.post(
+            f"{fake_server}/v1/chat/completions",
+            json={"model": "fake:1b", "messages": [{"role": "user", "content": "x"}], **extra},
+        )
+        assert r.status_code == 400 and r.json()["error"]["param"] == param, r.text
     for bias, message in (({"abc": 1}, "'abc' is not a token id"), ({"5": 500}, "between -100")):
         r = httpx.post(
             f"{fake_server}/v1/chat/completions",
@@ -182,6 +192,7 @@ def test_unknown_model_is_404_with_pull_hint_in_both_apis(fake_server: str) -> N
     assert (
         r.json()["error"]["type"] == "not_found_error"
         and "hearth pull" in r.json()["error"]["message"]
+        and r.json()["error"]["code"] == "model_not_found"
     )
     assert httpx.get(f"{fake_server}/v1/models/nope:7b").status_code == 404
     assert httpx.post(f"{fake_server}/api/show", json={"model": "nope:7b"}).status_code == 404

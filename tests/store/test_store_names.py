@@ -57,6 +57,7 @@ def test_same_model_with_or_without_latest() -> None:
         ("../etc/passwd", "is not a host name"),
         ("./ns/model", "is not a host name"),
         ("ns/../model", "the namespace '..' must start with a letter or a digit"),
+        ("../x", "the namespace '..' must start with a letter or a digit"),
         ("m" * 129, "is 129 characters long; at most 128"),
         ("model:-x", "the tag '-x' must start with a letter, a digit or '_'"),
     ],

@@ -16,6 +16,7 @@ import hmac
 import ipaddress
 import json
 import logging
+import re
 import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, cast
@@ -29,7 +30,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from hearth import __version__
 from hearth.config import Settings
-from hearth.errors import HearthError, InvalidInput
+from hearth.errors import HearthError, InvalidInput, ModelNotFound
 from hearth.server.routes import docs, ollama, openai, speech, tasks, ui
 
 if TYPE_CHECKING:
@@ -105,14 +106,16 @@ _OPENAI_TYPES = {
 }
 
 
-def error_response(path: str, status: int, message: str, param: str | None = None) -> JSONResponse:
+def error_response(
+    path: str, status: int, message: str, param: str | None = None, code: str | None = None
+) -> JSONResponse:
     """The error body for `path`: Ollama's shape, or OpenAI's under /v1."""
     if path.startswith("/v1/"):
         kind = _OPENAI_TYPES.get(
             status, "server_error" if status >= 500 else "invalid_request_error"
         )
         body: dict[str, Any] = {
-            "error": {"message": message, "type": kind, "param": param, "code": None}
+            "error": {"message": message, "type": kind, "param": param, "code": code}
         }
     else:
         body = {"error": message}
@@ -122,9 +125,16 @@ def error_response(path: str, status: int, message: str, param: str | None = Non
     return JSONResponse(body, status_code=status, headers=headers or None)
 
 
+_FIELD = re.compile(r"field '([^']+)'")
+
+
 async def _hearth_error(request: Request, exc: Exception) -> JSONResponse:
     err = cast(HearthError, exc)
-    return error_response(request.url.path, err.status, err.message)
+    named = _FIELD.search(err.message)  # "invalid request: field 'n': ..." names the param
+    code = "model_not_found" if isinstance(err, ModelNotFound) else None
+    return error_response(
+        request.url.path, err.status, err.message, named.group(1) if named else None, code
+    )
 
 
 def describe_validation_error(errors: Sequence[Any]) -> tuple[str, str | None]:

@@ -162,9 +162,8 @@ def describe(
         memory = memory_estimate(info, ctx, num_parallel)
         model_info["general.parameter_count"] = info.parameter_count
     model_info["general.parameter_size"] = record.details.parameter_size
-    capabilities = ["embedding"] if record.kind == "embedding" else ["completion"]
-    if record.kind != "embedding" and "tools" in template:
-        capabilities.append("tools")
+    # Every chat model takes `tools`: a template without them gets hearth's tool prompt.
+    capabilities = ["embedding"] if record.kind == "embedding" else ["completion", "tools"]
     lines = []
     for key, value in record.parameters.model_dump(exclude_none=True).items():
         for item in value if isinstance(value, list) else [value]:

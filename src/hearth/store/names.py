@@ -86,7 +86,8 @@ def parse_name(text: str) -> ModelName:
     elif len(parts) == 2:
         if parts[0].lower() == HF_HOST:
             raise InvalidInput(f"invalid model name {raw!r}: use hf.co/<org>/<repo>[:<quant>]")
-        if "." in parts[0] or ":" in parts[0] or parts[0] == "localhost":
+        looks_like_host = "." in parts[0] or ":" in parts[0] or parts[0] == "localhost"
+        if looks_like_host and parts[0].strip(".") != "":  # ".." is a bad namespace, not a host
             raise InvalidInput(
                 f"invalid model name {raw!r}: a host needs a namespace and model, e.g. {parts[0]}/library/model"
             )

@@ -185,9 +185,19 @@ def _arguments(call: ToolCall, index: int) -> dict[str, Any]:
     return value
 
 
+def _check_stream_options(req: Any) -> None:
+    if req.stream_options is not None and not req.stream:
+        raise InvalidInput(
+            "invalid request: field 'stream_options': only allowed when stream is true"
+        )
+
+
 def chat_request(req: ChatCompletionRequest) -> o.ChatRequest:
     """Convert an OpenAI chat completion request into hearth's ChatRequest."""
     _check_n(req.n)
+    _check_stream_options(req)
+    if req.modalities and set(req.modalities) != {"text"}:
+        raise InvalidInput("invalid request: field 'modalities': only text output is supported")
     if req.top_logprobs is not None and not req.logprobs:
         raise InvalidInput("invalid request: field 'top_logprobs': needs logprobs: true")
     if req.top_logprobs is not None and not 0 <= req.top_logprobs <= 20:
@@ -303,6 +313,7 @@ def _forced_call(req: ChatCompletionRequest) -> dict[str, Any] | None:
 def completion_request(req: CompletionRequest) -> o.GenerateRequest:
     """Convert an OpenAI (legacy) completion request: a raw text continuation."""
     _check_n(req.n)
+    _check_stream_options(req)
     if req.best_of not in (None, 1):
         raise InvalidInput("invalid request: field 'best_of': only best_of=1 is supported")
     if req.logprobs is not None and not 0 <= req.logprobs <= 5:
