@@ -143,6 +143,7 @@ class _Stream(Response):
             {"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers}
         )
         gone: list[bool] = []
+        finished = False  # the iterator ran to its end (a client leaving after it is no news)
         tail = self._trailer
         async with anyio.create_task_group() as group:
             group.start_soon(_until_disconnect, receive, group.cancel_scope, gone)
@@ -153,6 +154,7 @@ class _Stream(Response):
                     if body:
                         await send({"type": "http.response.body", "body": body, "more_body": True})
                     item = await self._pump.next()
+                finished = True
             except HearthError as exc:
                 tail = self._encode_error(exc)
             except Exception as exc:  # a bug: report it on the stream, keep the server up
@@ -164,7 +166,7 @@ class _Stream(Response):
                 await send({"type": "http.response.body", "body": tail, "more_body": True})
             await send({"type": "http.response.body", "body": b"", "more_body": False})
             group.cancel_scope.cancel()
-        if gone:
+        if gone and not finished:
             log.info("client disconnected; generation stopped")
 
 
