@@ -67,6 +67,15 @@ def test_documents_api_end_to_end(live_server: str, page_server: str) -> None:
         )
         again = client.post("/api/collections/farm/documents", files=files[:1]).json()
         assert again["added"] == [] and [d["file"] for d in again["skipped"]] == ["notes.md"]
+        twins = [
+            ("file", ("twin.md", b"# One\n\nThe first twin.", "text/markdown")),
+            ("file", ("twin.md", b"# Two\n\nThe second twin.", "text/markdown")),
+        ]
+        both = client.post("/api/collections/farm/documents", files=twins).json()
+        assert [d["file"] for d in both["added"]] == ["twin.md"]  # the first; never both "added"
+        assert "another file in this upload has the same name" in both["errors"][0]["error"]
+        twin = next(d for d in both["added"])
+        assert client.delete(f"/api/collections/farm/documents/{twin['id']}").status_code == 200
 
         urls = client.post(
             "/api/collections/farm/documents",
@@ -122,6 +131,7 @@ def test_documents_api_end_to_end(live_server: str, page_server: str) -> None:
             assert response.headers["content-type"].startswith("application/x-ndjson")
             lines = [json.loads(line) for line in response.iter_lines() if line]
         assert "sources" in lines[0] and lines[0]["sources"][0]["file"] == "notes.md"
+        assert all({"page", "anchor"} <= set(s) for s in lines[0]["sources"])  # null, not absent
         assert all("delta" in line for line in lines[1:-1]) and len(lines) > 2
         final = lines[-1]
         assert final["done"] is True and final["answer"] == final["answer"].strip()
@@ -136,6 +146,7 @@ def test_documents_api_end_to_end(live_server: str, page_server: str) -> None:
             },
         ).json()
         assert single["done"] is True and single["not_found"] is True and single["sources"]
+        assert all("page" in s for s in single["sources"])
 
         # diversity (MMR) reaches the sources of an answer as it does a search
         query = {"collection": "farm", "k": 3}

@@ -225,7 +225,19 @@ class RagService:
         self.store.create_collection(collection, self.settings.embed_model, exist_ok=True)
         pending: list[_Pending] = []
         waiting = 0
+        seen: set[str] = set()
         for source, name, data, ctype in files:
+            if source in seen:  # one document per source and command
+                if source.startswith("upload:"):  # two uploads of one name: keep the first
+                    _file_error(
+                        result,
+                        progress,
+                        name,
+                        f"{name}: another file in this upload has the same name; "
+                        "rename one of them and upload it again",
+                    )
+                continue  # the same path given twice (a.txt ./a.txt): once is enough
+            seen.add(source)
             try:
                 item = self._prepare(collection, source, name, data, ctype, result, progress)
             except HearthError as exc:

@@ -62,7 +62,15 @@ async def _json(request: Request, model: type[M]) -> M:
 
 
 def _line(item: AskChunk) -> bytes:
-    return (item.model_dump_json(exclude_none=True) + "\n").encode()
+    return (json.dumps(_chunk(item), ensure_ascii=False) + "\n").encode()
+
+
+def _chunk(item: AskChunk) -> dict[str, Any]:
+    """An answer line without its unset fields, but each source whole (`page: null` too)."""
+    data = item.model_dump(mode="json", exclude_none=True)
+    if item.sources is not None:
+        data["sources"] = [source.model_dump(mode="json") for source in item.sources]
+    return data
 
 
 def _error_line(exc: HearthError) -> bytes:
@@ -185,5 +193,5 @@ async def ask(request: Request, req: AskRequest) -> Response:
         items = await collect(request, first, pump)
         if not items:
             return Response(status_code=204)
-        return JSONResponse(items[-1].model_dump(exclude_none=True))
+        return JSONResponse(_chunk(items[-1]))
     return stream_response(first, pump, _line, _error_line, media_type=NDJSON)
