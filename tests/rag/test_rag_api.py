@@ -166,6 +166,8 @@ def test_documents_api_end_to_end(live_server: str, page_server: str) -> None:
         assert unknown.status_code == 404 and "not found" in unknown.json()["error"]
         bad = client.post("/api/ask", json={"collection": "farm"})
         assert bad.status_code == 400 and "question" in bad.json()["error"]
+        huge = client.post("/api/ask", json={"collection": "farm", "question": "馬祖" * 5000})
+        assert huge.status_code == 400 and "shorten it to at most 8,000" in huge.json()["error"]
 
         assert client.delete(f"/api/collections/farm/documents/{pdf_doc['id']}").status_code == 200
         assert client.delete(f"/api/collections/farm/documents/{pdf_doc['id']}").status_code == 404

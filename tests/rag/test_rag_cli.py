@@ -43,7 +43,9 @@ def env(settings: Any) -> dict[str, str]:
 
 
 @pytest.mark.slow
-def test_docs_and_ask_json(env: dict[str, str], tmp_path: Path) -> None:
+def test_docs_and_ask_json(
+    env: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     runner = CliRunner()
     guide = tmp_path / "guide.md"
     guide.write_text(GUIDE, encoding="utf-8")
@@ -99,8 +101,10 @@ def test_docs_and_ask_json(env: dict[str, str], tmp_path: Path) -> None:
     assert streamed.exit_code == 0, streamed.output
     assert "Sources:" in streamed.output and "guide.md" in streamed.output
 
-    removed = runner.invoke(app, ["docs", "remove", docs[0]["id"], "-c", "harbour"], env=env)
-    assert removed.exit_code == 0 and "removed guide.md" in removed.output
+    monkeypatch.chdir(tmp_path.parent)  # removed by the relative path it could be added by
+    relative = f"{tmp_path.name}/guide.md"
+    removed = runner.invoke(app, ["docs", "remove", relative, "-c", "harbour"], env=env)
+    assert removed.exit_code == 0 and "removed guide.md" in removed.output, removed.output
     empty = runner.invoke(app, ["ask", "ferry?", "-c", "harbour"], env=env)
     assert empty.exit_code == 1 and "is empty" in empty.output and "Traceback" not in empty.output
 
@@ -171,3 +175,8 @@ def test_eval_retrieval_json(env: dict[str, str], tmp_path: Path) -> None:
 
     bad = CliRunner().invoke(_eval_app(), ["retrieval", str(tmp_path / "missing.json")], env=env)
     assert bad.exit_code == 1 and "missing.json: no such file" in bad.output
+    squad["data"][0]["paragraphs"][0]["qas"][0]["question"] = None  # scored as "None" before
+    path.write_text(json.dumps(squad), encoding="utf-8")
+    bad = CliRunner().invoke(_eval_app(), ["retrieval", str(path)], env=env)
+    assert bad.exit_code == 1
+    assert "data[0].paragraphs[0].qas[0].question must be non-empty text" in bad.output

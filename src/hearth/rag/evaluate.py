@@ -56,14 +56,21 @@ def load_squad(path: Path, limit: int | None = None) -> SquadSet:
         raise InvalidInput(f'{path}: not SQuAD format (expected {{"data": [articles...]}})')
     out = SquadSet([], [], [], [])
     try:
-        for article in data:
-            for para in article["paragraphs"]:
+        for a, article in enumerate(data):
+            for p, para in enumerate(article["paragraphs"]):
                 if limit is not None and len(out.paragraphs) >= limit:
                     break
-                out.paragraphs.append(str(para["context"]))
-                out.titles.append(str(article.get("title", "")))
-                for qa in para.get("qas", []):
-                    out.questions.append(str(qa["question"]))
+                where = f"{path}: data[{a}].paragraphs[{p}]"
+                context = para["context"]
+                if not isinstance(context, str) or not context.strip():
+                    raise InvalidInput(f"{where}.context must be non-empty text")
+                out.paragraphs.append(context)
+                out.titles.append(str(article.get("title") or ""))
+                for q, qa in enumerate(para.get("qas") or []):
+                    question = qa["question"]
+                    if not isinstance(question, str) or not question.strip():
+                        raise InvalidInput(f"{where}.qas[{q}].question must be non-empty text")
+                    out.questions.append(question)
                     out.gold.append(len(out.paragraphs) - 1)
     except (KeyError, TypeError) as exc:
         raise InvalidInput(

@@ -77,6 +77,10 @@ class RagOptions:
         return WINDOWED_DENSE_WEIGHT if self.dense_tokens > 0 else DEFAULT_DENSE_WEIGHT
 
 
+_MAX_QUERY_CHARS = 8_000
+_QUERY_TOKENS = 512  # multilingual-e5's window
+
+
 def dense_text(text: str, max_tokens: int) -> str:
     """The prefix of `text` that the dense vector covers (whole text when max_tokens is 0)."""
     if max_tokens <= 0 or estimate_tokens(text) <= max_tokens:
@@ -149,8 +153,21 @@ class RagService:
         return self.store.documents(collection)
 
     def remove(self, collection: str, document: str) -> Document:
+        """Remove a document by id, file name, URL or path (relative paths as given to add)."""
         self._require(collection)
-        return self.store.delete_document(collection, document)
+        try:
+            return self.store.delete_document(collection, document)
+        except NotFound:
+            local = Path(document).expanduser()
+            if document.startswith(("http://", "https://")) or str(local.resolve()) == document:
+                raise
+            try:  # a path relative to here, as it was given to `docs add`
+                return self.store.delete_document(collection, str(local.resolve()))
+            except NotFound:
+                raise NotFound(
+                    f"document {document!r} not found in collection {collection!r}; "
+                    "see `hearth docs list`"
+                ) from None
 
     def _require(self, collection: str) -> None:
         if self.store.embed_model(collection) is None:
@@ -423,6 +440,11 @@ class RagService:
     ) -> tuple[list[Source], list[Hit]]:
         if not query.strip():
             raise InvalidInput("the query is empty; ask something")
+        if len(query) > _MAX_QUERY_CHARS:  # it would tie up the embedder for minutes
+            raise InvalidInput(
+                f"the query is {len(query):,} characters; shorten it to at most "
+                f"{_MAX_QUERY_CHARS:,} (a question, or the passage to find, not a document)"
+            )
         if not 1 <= k <= 100:
             raise InvalidInput(f"k must be between 1 and 100, not {k}")
         index = self.index(collection)
@@ -433,7 +455,10 @@ class RagService:
             )
         vector = None
         if method != "bm25":
-            vector = self.embedder_for(collection).embed([query], "query")[0]
+            # The embedder sees at most its window; cut here, not after tokenising it all.
+            vector = self.embedder_for(collection).embed(
+                [dense_text(query, _QUERY_TOKENS)], "query"
+            )[0]
         hits = index.search(
             query, vector, k=k, method=method, weight=self.options.weight, diversity=diversity
         )
