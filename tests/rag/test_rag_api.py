@@ -103,7 +103,9 @@ def test_documents_api_end_to_end(live_server: str, page_server: str) -> None:
             "chunks",
             "bytes",
             "added_at",
+            "source",
         }
+        assert pdf_doc["source"] == f"{page_server}/observatory.pdf"
         listed = client.get("/api/collections").json()["collections"]
         assert listed == [
             {

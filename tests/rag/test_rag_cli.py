@@ -180,3 +180,21 @@ def test_eval_retrieval_json(env: dict[str, str], tmp_path: Path) -> None:
     bad = CliRunner().invoke(_eval_app(), ["retrieval", str(path)], env=env)
     assert bad.exit_code == 1
     assert "data[0].paragraphs[0].qas[0].question must be non-empty text" in bad.output
+
+
+def test_documents_of_one_file_name_are_told_apart(env: dict[str, str], tmp_path: Path) -> None:
+    runner = CliRunner()
+    for folder in ("a", "b"):
+        (tmp_path / folder).mkdir()
+        (tmp_path / folder / "README.md").write_text(f"# {folder}\n\nNotes of {folder}.\n")
+    added = runner.invoke(
+        app, ["docs", "add", str(tmp_path / "a"), str(tmp_path / "b"), "-c", "twins"], env=env
+    )
+    assert added.exit_code == 0, added.output
+    listed = runner.invoke(app, ["docs", "list", "-c", "twins"], env=env).output
+    assert str(tmp_path / "a" / "README.md") in listed
+    assert str(tmp_path / "b" / "README.md") in listed
+    docs = json.loads(runner.invoke(app, ["docs", "list", "-c", "twins", "--json"], env=env).stdout)
+    assert sorted(d["source"] for d in docs["documents"]) == [
+        str((tmp_path / f / "README.md").resolve()) for f in ("a", "b")
+    ]

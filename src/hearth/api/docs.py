@@ -55,6 +55,7 @@ class Document(BaseModel):
     chunks: int
     bytes: int
     added_at: str
+    source: str = ""  # where it came from: an absolute path, a URL, or upload:<name>
 
 
 class DocumentList(BaseModel):

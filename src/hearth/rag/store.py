@@ -251,7 +251,13 @@ class DocumentStore:
             db.execute("UPDATE collections SET generation=generation+1 WHERE name=?", (collection,))
             db.execute("DELETE FROM lexical_postings WHERE collection=?", (collection,))
         return Document(
-            id=doc_id, file=file, pages=pages, chunks=len(chunks), bytes=size, added_at=now
+            id=doc_id,
+            file=file,
+            pages=pages,
+            chunks=len(chunks),
+            bytes=size,
+            added_at=now,
+            source=source,
         )
 
     def delete_document(self, collection: str, doc: str) -> Document:
@@ -354,11 +360,17 @@ class DocumentStore:
 
 _DOC_SELECT = (
     "SELECT d.id, d.file, d.pages, (SELECT COUNT(*) FROM chunks k WHERE k.document_id=d.id),"
-    " d.bytes, d.added_at, d.sha256 FROM documents d"
+    " d.bytes, d.added_at, d.source, d.sha256 FROM documents d"
 )
 
 
 def _doc(row: tuple) -> Document:
     return Document(
-        id=row[0], file=row[1], pages=row[2], chunks=row[3], bytes=row[4], added_at=row[5]
+        id=row[0],
+        file=row[1],
+        pages=row[2],
+        chunks=row[3],
+        bytes=row[4],
+        added_at=row[5],
+        source=row[6],
     )
