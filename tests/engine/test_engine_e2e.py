@@ -101,6 +101,18 @@ def test_num_predict_zero_evaluates_the_prompt_and_generates_nothing(services: A
     assert final.prompt_eval_count > 0
 
 
+def test_a_cut_off_answer_ends_at_a_whole_character(services: Any) -> None:
+    # Chinese characters span several byte-level tokens: most limits fall mid-character.
+    for n in range(1, 9):
+        req = GenerateRequest(
+            model=MODEL,
+            prompt="馬祖列島位於臺灣海峽",
+            raw=True,
+            options=Options(temperature=0, num_predict=n),
+        )
+        assert "\ufffd" not in "".join(c.response for c in services.engine.generate(req)), n
+
+
 def test_logit_bias_bans_a_token(services: Any) -> None:
     def continuation(**extra: Any) -> str:
         req = GenerateRequest(

@@ -630,7 +630,9 @@ class LlamaRunner:
         return None
 
     def _finish(self, seq: _Sequence, reason: str) -> None:
-        tail = seq.held + (seq.decoder.decode(b"", final=True) if seq.decoder else "")
+        # Bytes of a character cut off by the end (num_predict reached mid-character) are
+        # dropped, not sent as U+FFFD: the answer ends at its last whole character.
+        tail = seq.held
         seq.held = ""
         end = time.perf_counter_ns()
         first = seq.first_token_ns or end
