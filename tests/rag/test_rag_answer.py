@@ -29,6 +29,12 @@ from hearth.rag.answer import SYSTEM_PROMPT, TEMPLATE_MARGIN, check_citations, p
             [1, 2],
         ),
         ("No citation at all, [0] is none either.", 3, "No citation at all, is none either.", []),
+        (
+            "Ranges count [2-3], partly too [3–5].",
+            4,
+            "Ranges count [2][3], partly too [3][4].",
+            [2, 3, 4],
+        ),
     ],
 )
 def test_check_citations(answer: str, given: int, cleaned: str, cited: list[int]) -> None:

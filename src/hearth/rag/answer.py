@@ -31,8 +31,9 @@ TEMPLATE_MARGIN = 48
 
 # [1], [1, 2], and the full-width brackets Chinese output often uses: 【1】, ［1］, 【1，2】.
 # `lead` is the space before a citation, dropped with the citation when none of it is valid.
+_ITEM = r"\d{1,3}(?:\s*[-–~～]\s*\d{1,3})?"  # 2, or a range 2-4
 _CITATION = re.compile(
-    r"(?P<lead>[ \t]*)[\[［【]\s*(?P<numbers>\d{1,3}(?:\s*[,，、]\s*\d{1,3})*)\s*[\]］】]"
+    rf"(?P<lead>[ \t]*)[\[［【]\s*(?P<numbers>{_ITEM}(?:\s*[,，、]\s*{_ITEM})*)\s*[\]］】]"
 )
 
 
@@ -101,7 +102,13 @@ def check_citations(answer: str, given: int) -> tuple[str, list[int]]:
     cited: set[int] = set()
 
     def keep(match: re.Match[str]) -> str:
-        numbers = [int(n) for n in re.split(r"\s*[,，、]\s*", match.group("numbers"))]
+        numbers: list[int] = []
+        for item in re.split(r"\s*[,，、]\s*", match.group("numbers")):
+            ends = [int(n) for n in re.split(r"\s*[-–~～]\s*", item)]
+            if len(ends) == 2 and ends[0] <= ends[1] and ends[1] - ends[0] < 20:
+                numbers += range(ends[0], ends[1] + 1)  # [2-4]: 2, 3 and 4
+            else:
+                numbers += ends[:1]
         valid = [n for n in dict.fromkeys(numbers) if 1 <= n <= given]
         cited.update(valid)
         if not valid:
