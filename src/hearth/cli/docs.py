@@ -54,8 +54,11 @@ def add(
         disable=json_out or not err_console.is_terminal,
     ) as bars:
         tasks: dict[str, TaskID] = {}
+        done: list[str] = []  # files written, for a report if the user interrupts
 
         def on_progress(event: IngestProgress) -> None:
+            if event.status == "added":
+                done.append(event.file)
             if event.status == "embedding":
                 if event.file not in tasks:
                     tasks[event.file] = bars.add_task(f"embedding {event.file}", total=event.total)
@@ -63,7 +66,18 @@ def add(
             elif event.status in {"added", "error", "skipped"} and event.file in tasks:
                 bars.remove_task(tasks.pop(event.file))
 
-        result: AddResult = rag.add(paths, collection=collection, progress=on_progress)
+        try:
+            result: AddResult = rag.add(paths, collection=collection, progress=on_progress)
+        except KeyboardInterrupt:
+            bars.stop()
+            err_console.print(
+                f"Interrupted: {len(done)} file(s) were added completely before it "
+                f"({escape(', '.join(done[:5]))}{', ...' if len(done) > 5 else ''}); nothing is "
+                "half-added. Run the same command again to add the rest (added files are skipped)."
+                if done
+                else "Interrupted: nothing was added. Run the same command again to add the files."
+            )
+            raise typer.Exit(130) from None
     if json_out:
         print_json(result.model_dump())
     else:
