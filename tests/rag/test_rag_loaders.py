@@ -134,3 +134,11 @@ def test_bad_files_get_a_clear_message(data: bytes, name: str, match: str) -> No
     with pytest.raises(HearthError, match=match) as info:
         load_bytes(data, name)
     assert name in info.value.message
+
+
+def test_an_extensionless_download_declared_binary_is_not_read_as_text() -> None:
+    program = b"MZ\x90\x00" * 50  # served as application/octet-stream from a URL without suffix
+    with pytest.raises(UnsupportedMedia, match="unsupported file type 'application/octet-stream'"):
+        load_bytes(program, "download", "application/octet-stream")
+    readme = load_bytes(b"Plain notes without an extension.", "README", "application/octet-stream")
+    assert "Plain notes" in readme.sections[0].text

@@ -177,7 +177,11 @@ def _kind(data: bytes, name: str, content_type: str | None) -> str:
     head = data[:2048].lstrip().lower()
     if head.startswith((b"<!doctype html", b"<html")):
         return "html"
-    if suffix in _TEXT_SUFFIXES or ctype.startswith("text/") or not ctype:
+    if ctype.startswith("text/") or not ctype:
+        return "text"
+    if suffix in _TEXT_SUFFIXES and (suffix or b"\x00" not in data[:8192]):
+        # No extension and a declared binary type (application/octet-stream): text only
+        # if it has no NUL bytes, or an executable would be "read" as Chinese characters.
         return "text"
     raise UnsupportedMedia(
         f"{name}: unsupported file type {ctype or suffix!r}; hearth reads {SUPPORTED}"
