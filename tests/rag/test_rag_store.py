@@ -242,3 +242,31 @@ def test_lexical_postings_is_saved_and_loaded_by_the_next_process(
         assert not old.index("default").bm25.loaded
     finally:
         old.close()
+
+
+def test_a_url_that_never_finishes_downloading_is_a_per_file_error(
+    rag: RagService, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import http.server
+    import threading
+
+    class Trickle(http.server.BaseHTTPRequestHandler):
+        def log_message(self, *args: Any) -> None:
+            pass
+
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.send_header("Content-Type", "text/plain")
+            self.end_headers()
+            self.wfile.write(b"A page that arrives slowly. ")
+            self.wfile.flush()
+
+    server = http.server.HTTPServer(("127.0.0.1", 0), Trickle)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    monkeypatch.setattr("hearth.rag.service._DOWNLOAD_SECONDS", -1)  # every download is late
+    try:
+        result = rag.add([f"http://127.0.0.1:{server.server_address[1]}/slow.txt"])
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert result.added == [] and "still downloading after" in result.errors[0].error

@@ -77,6 +77,7 @@ class RagOptions:
         return WINDOWED_DENSE_WEIGHT if self.dense_tokens > 0 else DEFAULT_DENSE_WEIGHT
 
 
+_DOWNLOAD_SECONDS = 600  # a whole URL download, however slowly the bytes come
 _MAX_QUERY_CHARS = 8_000
 _QUERY_TOKENS = 512  # multilingual-e5's window
 
@@ -393,11 +394,17 @@ class RagService:
                 if response.status_code >= 400:
                     raise BadGateway(f"{url}: the server answered HTTP {response.status_code}")
                 data = bytearray()
+                deadline = time.monotonic() + _DOWNLOAD_SECONDS  # a trickle must end too
                 for part in response.iter_bytes():
                     data.extend(part)
                     if len(data) > limit:
                         raise PayloadTooLarge(
                             f"{url}: larger than {limit} bytes; download it and add the file"
+                        )
+                    if time.monotonic() > deadline:
+                        raise BadGateway(
+                            f"{url}: still downloading after {_DOWNLOAD_SECONDS // 60} minutes "
+                            f"({len(data):,} bytes); download it yourself and add the file"
                         )
                 ctype = response.headers.get("content-type")
         except httpx.HTTPError as exc:
