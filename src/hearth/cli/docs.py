@@ -12,6 +12,7 @@ from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedCo
 
 from hearth.api.docs import AddResult, IngestProgress, Source
 from hearth.cli.common import console, err_console, get_services, get_settings, print_json
+from hearth.errors import NotFound
 
 __all__ = ["register", "register_eval"]
 
@@ -127,15 +128,31 @@ def list_documents(
 def remove(
     ctx: typer.Context,
     documents: list[str] = typer.Argument(
-        ..., help="Document ids (see `hearth docs list`) or file names."
+        ...,
+        help="Document ids (see `hearth docs list`), file names, URLs or the paths they were added by.",
     ),
     collection: str = COLLECTION,
 ) -> None:
     """Remove documents (and all their chunks) from a collection."""
     rag = _rag(ctx)
     for name in documents:
-        doc = rag.remove(collection, name)
+        doc = _remove_one(rag, collection, name)
         console.print(f"removed {escape(doc.file)} ({doc.id})")
+
+
+def _remove_one(rag: Any, collection: str, name: str) -> Any:
+    """Remove by the path as given here (a/README.md, ./notes.md), else by id or name."""
+    try:
+        local = Path(name).expanduser()
+        resolved = str(local.resolve()) if local.exists() else None
+    except (OSError, RuntimeError, ValueError):  # ~nouser, a NUL byte: not a local path
+        resolved = None
+    if resolved is not None and resolved != name:
+        try:
+            return rag.remove(collection, resolved)
+        except NotFound:
+            pass  # added from elsewhere: try the name itself
+    return rag.remove(collection, name)
 
 
 @docs_app.command("collections")

@@ -5,8 +5,10 @@ from __future__ import annotations
 import functools
 import glob
 import hashlib
+import ipaddress
 import logging
 import os
+import socket
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -69,6 +71,7 @@ class RagOptions:
     min_cosine: float = 0.82  # e5-small: answerable >= 0.83, unrelated 0.70-0.81 (DRCD, English)
     answer_tokens: int = 384  # reserved in the context for the answer
     max_file_bytes: int = 200 * 1024 * 1024
+    download_seconds: float = 600.0  # a whole URL download, however slowly the bytes come
 
     @property
     def weight(self) -> float:
@@ -77,9 +80,30 @@ class RagOptions:
         return WINDOWED_DENSE_WEIGHT if self.dense_tokens > 0 else DEFAULT_DENSE_WEIGHT
 
 
-_DOWNLOAD_SECONDS = 600  # a whole URL download, however slowly the bytes come
 _MAX_QUERY_CHARS = 8_000
 _QUERY_TOKENS = 512  # multilingual-e5's window
+
+
+def _refuse_internal(url: str, host: str) -> None:
+    """Refuse a download from this machine or its private network (a team server must not
+    become a way into them)."""
+    try:
+        infos = socket.getaddrinfo(host, None)
+    except OSError:
+        return  # unresolvable: the download fails with its own message
+    for info in infos:
+        ip = ipaddress.ip_address(info[4][0])
+        if (
+            ip.is_loopback
+            or ip.is_private
+            or ip.is_link_local
+            or ip.is_reserved
+            or ip.is_unspecified
+        ):
+            raise InvalidInput(
+                f"{url}: {host} is this machine or its private network, which a server "
+                "reachable beyond loopback does not fetch; upload the file instead"
+            )
 
 
 def dense_text(text: str, max_tokens: int) -> str:
@@ -154,21 +178,9 @@ class RagService:
         return self.store.documents(collection)
 
     def remove(self, collection: str, document: str) -> Document:
-        """Remove a document by id, file name, URL or path (relative paths as given to add)."""
+        """Remove a document by id, file name, URL or absolute source path."""
         self._require(collection)
-        try:
-            return self.store.delete_document(collection, document)
-        except NotFound:
-            local = Path(document).expanduser()
-            if document.startswith(("http://", "https://")) or str(local.resolve()) == document:
-                raise
-            try:  # a path relative to here, as it was given to `docs add`
-                return self.store.delete_document(collection, str(local.resolve()))
-            except NotFound:
-                raise NotFound(
-                    f"document {document!r} not found in collection {collection!r}; "
-                    "see `hearth docs list`"
-                ) from None
+        return self.store.delete_document(collection, document)
 
     def _require(self, collection: str) -> None:
         if self.store.embed_model(collection) is None:
@@ -183,14 +195,19 @@ class RagService:
         inputs: Sequence[str],
         collection: str = "default",
         progress: Progress | None = None,
+        *,
+        local_network: bool = True,
     ) -> AddResult:
-        """Add files, folders, globs and http(s) URLs. Per-file errors do not stop the rest."""
+        """Add files, folders, globs and http(s) URLs. Per-file errors do not stop the rest.
+
+        With `local_network=False` (a server reachable beyond loopback), URLs that lead to
+        this machine or its private network are refused, redirects included."""
         _check_name(collection)
         result = AddResult()
         items: list[tuple[str, Callable[[], tuple[str, bytes, str | None]]]] = []
         for item in inputs:
             if item.startswith(("http://", "https://")):
-                items.append((item, functools.partial(self._fetch, item)))
+                items.append((item, functools.partial(self._fetch, item, local_network)))
                 continue
             paths = _expand(item)
             if not paths:
@@ -382,19 +399,26 @@ class RagService:
                 ),
             )
 
-    def _fetch(self, url: str) -> tuple[str, bytes, str | None]:
+    def _fetch(self, url: str, local_network: bool = True) -> tuple[str, bytes, str | None]:
         import httpx
+
+        def guard(request: httpx.Request) -> None:  # every request, redirects included
+            if not local_network:
+                _refuse_internal(url, request.url.host)
 
         limit = self.options.max_file_bytes
         try:
             with (
-                httpx.Client(follow_redirects=True, timeout=30) as client,
+                httpx.Client(
+                    follow_redirects=True, timeout=30, event_hooks={"request": [guard]}
+                ) as client,
                 client.stream("GET", url, headers={"User-Agent": "hearth"}) as response,
             ):
                 if response.status_code >= 400:
                     raise BadGateway(f"{url}: the server answered HTTP {response.status_code}")
                 data = bytearray()
-                deadline = time.monotonic() + _DOWNLOAD_SECONDS  # a trickle must end too
+                seconds = self.options.download_seconds
+                deadline = time.monotonic() + seconds  # a trickle must end too
                 for part in response.iter_bytes():
                     data.extend(part)
                     if len(data) > limit:
@@ -403,7 +427,7 @@ class RagService:
                         )
                     if time.monotonic() > deadline:
                         raise BadGateway(
-                            f"{url}: still downloading after {_DOWNLOAD_SECONDS // 60} minutes "
+                            f"{url}: still downloading after {seconds / 60:g} minutes "
                             f"({len(data):,} bytes); download it yourself and add the file"
                         )
                 ctype = response.headers.get("content-type")

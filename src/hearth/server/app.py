@@ -58,6 +58,9 @@ _JSON_PATHS = frozenset(
     {
         *(f"/api/{name}" for name in ("generate", "chat", "embed", "embeddings", "show", "pull")),
         *(f"/api/{name}" for name in ("create", "copy", "delete", "push")),
+        "/api/collections",  # (exact paths: document uploads are multipart)
+        "/api/search",
+        "/api/ask",
         "/v1/chat/completions",
         "/v1/completions",
         "/v1/embeddings",
