@@ -154,6 +154,7 @@ def test_interactive_session_commands(env: dict[str, str]) -> None:
     assert "top_k must be an integer, not 'lots'" in proc.stdout
     assert "Unknown command '/oops [/] [bold]'" in proc.stdout  # printed as typed, not as markup
     assert "Usage:" in proc.stdout and "/set parameter <k> <v>" in proc.stdout  # incomplete
+    assert "num_predict, repeat_penalty, repeat_last_n, stop" in proc.stdout  # the whole usage
     assert "smollm2:135m" in proc.stdout  # /show info
     assert "Paris" in proc.stdout
     assert "Cleared the conversation" in proc.stdout

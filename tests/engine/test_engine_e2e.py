@@ -90,15 +90,16 @@ def test_generate_raw_and_stop(services: Any) -> None:
     assert "".join(c.response for c in services.engine.generate(req)).strip()
 
 
-def test_num_predict_zero_evaluates_the_prompt_and_generates_nothing(services: Any) -> None:
+def test_num_predict_zero_is_no_limit_as_in_ollama(services: Any) -> None:
     req = GenerateRequest(
-        model=MODEL, prompt="1, 2, 3,", raw=True, options=Options(temperature=0, num_predict=0)
+        model=MODEL,
+        prompt="1, 2, 3,",
+        raw=True,
+        options=Options(temperature=0, num_predict=0, stop=[","]),
     )
     chunks = list(services.engine.generate(req))
-    assert "".join(c.response for c in chunks) == ""
-    final = chunks[-1]
-    assert final.done_reason == "length" and final.eval_count == 0
-    assert final.prompt_eval_count > 0
+    assert "".join(c.response for c in chunks).strip() == "4"  # not one token, not none
+    assert chunks[-1].done_reason == "stop"
 
 
 def test_a_cut_off_answer_ends_at_a_whole_character(services: Any) -> None:

@@ -103,9 +103,11 @@ def _rules_as_regex(rules: list[str]) -> re.Pattern[str]:
         {"minimum": -12, "exclusiveMaximum": 7},
         {"exclusiveMinimum": 0, "maximum": 9999},
         {"minimum": 0, "maximum": 100, "multipleOf": 5},
+        {"minimum": 0, "maximum": 1000, "multipleOf": 0.7},  # 7, 14, ... (float steps exact)
+        {"minimum": -15, "maximum": -3},
     ],
 )
-def test_a_bounded_integer_grammar_matches_exactly_its_values(bounds: dict[str, int]) -> None:
+def test_a_bounded_integer_grammar_matches_exactly_its_values(bounds: dict[str, float]) -> None:
     values = _int_choices({"type": "integer", **bounds})
     assert values is not None
     pattern = _rules_as_regex(_int_rules("n", values))
@@ -126,6 +128,11 @@ def test_bounded_integers_are_enforced_and_others_named() -> None:
     }
     grammar = grammar_for_format(schema) or ""
     assert "hearth-int-0 ::= [12345] space" in grammar and "__hearth_int" not in grammar
+    # An enum keeps its values; infinite or NaN bounds are not enforced (and no 500).
+    listed = grammar_for_format({"type": "integer", "minimum": 0, "maximum": 10, "enum": [3, 7]})
+    assert '"3" | "7"' in (listed or "") and "hearth-int" not in (listed or "")
+    for odd in (float("inf"), float("nan")):
+        assert grammar_for_format({"type": "integer", "minimum": 0, "maximum": odd})
     # Strings (and a pattern's `.`) exclude what JSON must escape: a raw newline, a quote.
     strings = grammar_for_format({"type": "string", "pattern": "^a.b$"}) or ""
     assert r'dot ::= [^"\\\x7F\x00-\x1F]' in strings

@@ -30,10 +30,10 @@ from hearth.rag.answer import SYSTEM_PROMPT, TEMPLATE_MARGIN, check_citations, p
         ),
         ("No citation at all, [0] is none either.", 3, "No citation at all, is none either.", []),
         (
-            "Ranges count [2-3], partly too [3–5].",
+            "Ranges count [2-3]; one past the sources [3–5] or reversed [4-2] counts for nothing.",
             4,
-            "Ranges count [2][3], partly too [3][4].",
-            [2, 3, 4],
+            "Ranges count [2][3]; one past the sources or reversed counts for nothing.",
+            [2, 3],
         ),
     ],
 )

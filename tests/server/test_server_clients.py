@@ -158,6 +158,23 @@ def test_openai_raw_base64_matches_float(live_server: str) -> None:
     assert np.allclose(decoded, flt["data"][0]["embedding"])
 
 
+def test_tools_with_stop_strings_lose_no_text(live_server: str) -> None:
+    """Text the runner held back for a stop string that never matched reaches the answer."""
+    tool = {"type": "function", "function": {"name": "now", "parameters": {"type": "object"}}}
+    body = {
+        "model": MODEL,
+        "messages": [{"role": "user", "content": "What is a cat? One sentence."}],
+        "tools": [tool],
+        "stream": False,
+        "options": {"temperature": 0, "num_predict": 40},
+    }
+    plain = httpx.post(f"{live_server}/api/chat", json=body, timeout=60).json()
+    body["options"]["stop"] = [".QQQ", "!ZZZ"]  # never match, but hold back "." and "!"
+    stopped = httpx.post(f"{live_server}/api/chat", json=body, timeout=60).json()
+    assert stopped["message"]["content"] == plain["message"]["content"]
+    assert plain["message"]["content"].rstrip().endswith((".", "!"))
+
+
 def test_openai_stream_with_tools_sends_logprobs_only_when_asked(live_server: str) -> None:
     tool = {"type": "function", "function": {"name": "now", "parameters": {"type": "object"}}}
     body = {
@@ -529,3 +546,36 @@ def test_openai_tool_choice_forces_a_valid_call(live_server: str) -> None:
             )
     with pytest.raises(openai.BadRequestError, match="only allowed when 'tools' are given"):
         client.chat.completions.create(model=MODEL, messages=ask, tool_choice="required")
+    with pytest.raises(openai.BadRequestError, match="two tools have the same name"):
+        client.chat.completions.create(
+            model=MODEL, messages=ask, tools=tools + tools[:1], tool_choice="required"
+        )
+    # A pydantic-made schema: the nested model sits in $defs, referenced from the parameters.
+    nested: Any = {
+        "type": "function",
+        "function": {
+            "name": "save_home",
+            "parameters": {
+                "type": "object",
+                "properties": {"home": {"$ref": "#/$defs/City"}},
+                "required": ["home"],
+                "$defs": {
+                    "City": {
+                        "type": "object",
+                        "properties": {"name": {"type": "string", "maxLength": 20}},
+                        "required": ["name"],
+                    }
+                },
+            },
+        },
+    }
+    answer = client.chat.completions.create(
+        model=MODEL,
+        messages=ask,
+        tools=[nested],
+        tool_choice="required",
+        max_tokens=40,
+        temperature=0,
+    )
+    call = answer.choices[0].message.tool_calls[0]  # type: ignore[index]
+    jsonschema.validate(json.loads(call.function.arguments), nested["function"]["parameters"])  # type: ignore[union-attr]

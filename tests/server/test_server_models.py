@@ -156,6 +156,7 @@ def test_create_copy_delete(live_server: str) -> None:
         ({"temperature": "hot"}, "parameters.temperature: input should be a valid number"),
         ({"temperature": -1}, "parameters.temperature: input should be greater than or equal to 0"),
         ({"tempurature": 1}, "unknown parameter 'tempurature'; did you mean temperature?"),
+        ({"logit_bias": {"5": -100}}, "unknown parameter 'logit_bias'"),  # per request only
     ):
         r = httpx.post(
             f"{live_server}/api/create", json={"model": "x:1", "from": MODEL, "parameters": params}

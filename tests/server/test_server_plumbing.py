@@ -154,7 +154,11 @@ def test_openai_bad_input_uses_openai_error_shape(fake_server: str) -> None:
             json={"model": "fake:1b", "messages": [{"role": "user", "content": "x"}], **extra},
         )
         assert r.status_code == 400 and r.json()["error"]["param"] == param, r.text
-    for bias, message in (({"abc": 1}, "'abc' is not a token id"), ({"5": 500}, "between -100")):
+    for bias, message in (
+        ({"abc": 1}, "'abc' is not a token id"),
+        ({"²": 1}, "'²' is not a token id"),
+        ({"5": 500}, "between -100"),
+    ):
         r = httpx.post(
             f"{fake_server}/v1/chat/completions",
             json={

@@ -109,7 +109,8 @@ class _Sampling(_Request):
     model: str = Field(min_length=1)
     stream: bool | None = False
     stream_options: StreamOptions | None = None
-    max_tokens: int | None = Field(default=None, ge=0)
+    # At least one token, as OpenAI asks (hearth does not score prompts with max_tokens 0).
+    max_tokens: int | None = Field(default=None, ge=1)
     n: int | None = Field(default=None, ge=1)
     seed: int | None = None
     stop: str | list[str] | None = None
@@ -123,8 +124,6 @@ class _Sampling(_Request):
 
 class ChatCompletionRequest(_Sampling):
     messages: list[ChatMessage]
-    # A chat answer of no tokens is refused, as OpenAI does (a completion may ask for none: echo).
-    max_tokens: int | None = Field(default=None, ge=1)
     max_completion_tokens: int | None = Field(default=None, ge=1)
     response_format: ResponseFormat | None = None
     tools: list[ToolDefinition] | None = None

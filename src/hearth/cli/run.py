@@ -7,6 +7,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from itertools import takewhile
 from typing import Any, Literal
 
 import typer
@@ -211,9 +212,11 @@ def _interactive(session: ChatSession, show_info: Callable[[], None], verbose: b
                 except InvalidInput as exc:
                     err_console.print(escape(f"Error: {exc.message.removeprefix('parameters.')}"))
             elif cmd in {"/set", "/show"}:  # known, but incomplete: show how it is used
-                usage = [
-                    line for line in INTERACTIVE_HELP.splitlines() if line.startswith(f"  {cmd} ")
-                ]
+                usage, lines = [], INTERACTIVE_HELP.splitlines()
+                for i, line in enumerate(lines):
+                    if line.startswith(f"  {cmd} "):  # with its continuation lines
+                        usage.append(line)
+                        usage += takewhile(lambda ln: ln.startswith("    "), lines[i + 1 :])
                 err_console.print(escape("Usage:\n" + "\n".join(usage)))
             else:
                 err_console.print(escape(f"Unknown command {stripped!r}; /? for help."))

@@ -453,8 +453,10 @@ class Engine:
 
     @staticmethod
     def _max_tokens(options: Options) -> int:
+        """num_predict as Ollama reads it: a limit when positive; -1, 0 or unset: none (but
+        the room left in the context)."""
         n = options.num_predict
-        return -1 if n is None or n < 0 else int(n)
+        return -1 if n is None or n <= 0 else int(n)
 
     def _chat_chunks(
         self,
@@ -488,9 +490,9 @@ class Engine:
             if splitter is None:
                 message = Message(role="assistant", content=event.text)
             else:
-                splitter.feed(event.text)
+                sent = splitter.feed(event.text)  # prose the last piece lets through
                 text, calls = parse_tool_calls(splitter.rest(), tool_names)
-                message = Message(role="assistant", content=text, tool_calls=calls or None)
+                message = Message(role="assistant", content=sent + text, tool_calls=calls or None)
             yield ChatResponse(
                 model=record.name,
                 created_at=_now(),

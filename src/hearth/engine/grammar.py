@@ -6,6 +6,7 @@ import json
 import logging
 import math
 import re
+from fractions import Fraction
 from typing import Any
 
 import jsonschema
@@ -57,9 +58,15 @@ def _int_choices(node: dict[str, Any]) -> list[int] | None:
     """The allowed values of a bounded integer schema, when they are few enough to list."""
     if node.get("type") != "integer" or not any(k in node for k in _INT_BOUNDS):
         return None
+    if "enum" in node or "const" in node:
+        return None  # the values are listed already (the converter enforces them)
     for key in _INT_BOUNDS:
         bound = node.get(key)
-        if bound is not None and (isinstance(bound, bool) or not isinstance(bound, int | float)):
+        if bound is None:
+            continue
+        if isinstance(bound, bool) or not isinstance(bound, int | float):
+            return None
+        if not math.isfinite(bound) or (key == "multipleOf" and bound <= 0):
             return None
     lows = [math.ceil(node["minimum"])] if "minimum" in node else []
     if "exclusiveMinimum" in node:
@@ -70,8 +77,8 @@ def _int_choices(node: dict[str, Any]) -> list[int] | None:
     low, high = max(lows, default=None), min(highs, default=None)
     if low is None or high is None or high < low or high - low >= _MAX_INT_CHOICES:
         return None
-    step = node.get("multipleOf")
-    values = [v for v in range(low, high + 1) if not step or (v / step).is_integer()]
+    step = Fraction(str(node["multipleOf"])) if "multipleOf" in node else None
+    values = [v for v in range(low, high + 1) if step is None or v % step == 0]
     return values or None
 
 

@@ -105,10 +105,10 @@ def check_citations(answer: str, given: int) -> tuple[str, list[int]]:
         numbers: list[int] = []
         for item in re.split(r"\s*[,，、]\s*", match.group("numbers")):
             ends = [int(n) for n in re.split(r"\s*[-–~～]\s*", item)]
-            if len(ends) == 2 and ends[0] <= ends[1] and ends[1] - ends[0] < 20:
-                numbers += range(ends[0], ends[1] + 1)  # [2-4]: 2, 3 and 4
-            else:
-                numbers += ends[:1]
+            if len(ends) == 1:
+                numbers += ends
+            elif ends[0] <= ends[1] <= given:  # [2-4]: 2, 3 and 4; [1-30] of 5 cites nothing
+                numbers += range(ends[0], ends[1] + 1)
         valid = [n for n in dict.fromkeys(numbers) if 1 <= n <= given]
         cited.update(valid)
         if not valid:

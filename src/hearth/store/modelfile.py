@@ -200,7 +200,8 @@ def check_parameters(parameters: dict[str, Any]) -> dict[str, Any]:
     """/api/create's `parameters`: known names with values of the right type and range,
     as the Modelfile's PARAMETER lines would give them (so a model is never written with
     parameters that `list` and every later request would fail to read)."""
-    known = set(PARAMETERS) | set(Options.model_fields)
+    # logit_bias is per request (token ids of one vocabulary), not a Modelfile PARAMETER.
+    known = (set(PARAMETERS) | set(Options.model_fields)) - {"logit_bias"}
     for key in parameters:
         if key not in known:
             guess = difflib.get_close_matches(key, known, n=1)

@@ -90,7 +90,7 @@ def _logit_bias(bias: dict[str, float] | None) -> dict[int, float] | None:
         return None
     out: dict[int, float] = {}
     for key, value in bias.items():
-        if not key.strip().isdigit():
+        if not (key.strip().isascii() and key.strip().isdigit()):
             raise InvalidInput(
                 f"invalid request: field 'logit_bias': key {key!r} is not a token id"
             )
@@ -274,6 +274,8 @@ def _forced_call(req: ChatCompletionRequest) -> dict[str, Any] | None:
             "invalid request: field 'tool_choice': only allowed when 'tools' are given"
         )
     offered = {t.function.name: t.function for t in req.tools}
+    if len(offered) < len(req.tools):
+        raise InvalidInput("invalid request: field 'tools': two tools have the same name")
     if isinstance(choice, str):
         if choice in ("none", "auto"):
             return None
@@ -296,18 +298,64 @@ def _forced_call(req: ChatCompletionRequest) -> dict[str, Any] | None:
                 f"invalid request: field 'tool_choice': no tool named {name!r} in 'tools'"
             )
         chosen = [offered[name]]
-    calls = [
-        {
-            "type": "object",
-            "properties": {
-                "name": {"const": f.name},
-                "arguments": f.parameters or {"type": "object"},
-            },
-            "required": ["name", "arguments"],
-        }
-        for f in chosen
-    ]
-    return calls[0] if len(calls) == 1 else {"anyOf": calls}
+    defs: dict[str, Any] = {}
+    calls = []
+    for i, f in enumerate(chosen):
+        parameters = f.parameters or {"type": "object"}
+        try:
+            jsonschema.validators.validator_for(parameters).check_schema(parameters)
+        except jsonschema.SchemaError as exc:
+            where = "/".join(str(p) for p in exc.absolute_path) or "(root)"
+            raise InvalidInput(
+                f"invalid request: field 'tools': the parameters of {f.name!r} are not a valid "
+                f"JSON schema at {where}: {exc.message}"
+            ) from exc
+        arguments = _lift_defs(parameters, f"t{i}_", defs)
+        calls.append(
+            {
+                "type": "object",
+                "properties": {"name": {"const": f.name}, "arguments": arguments},
+                "required": ["name", "arguments"],
+            }
+        )
+    schema: dict[str, Any] = calls[0] if len(calls) == 1 else {"anyOf": calls}
+    if defs:
+        schema["$defs"] = defs
+    return schema
+
+
+def _lift_defs(parameters: dict[str, Any], prefix: str, defs: dict[str, Any]) -> dict[str, Any]:
+    """A tool's parameter schema nested in the call's schema: its `$defs` (pydantic's nested
+    models) move to the root under `prefix`, and its `$ref`s follow them."""
+    params = dict(parameters)
+    local = {**params.pop("definitions", {}), **params.pop("$defs", {})}
+
+    def fix(node: Any) -> Any:
+        if isinstance(node, list):
+            return [fix(v) for v in node]
+        if not isinstance(node, dict):
+            return node
+        out = {k: fix(v) for k, v in node.items()}
+        ref = out.get("$ref")
+        for head in ("#/$defs/", "#/definitions/"):
+            if isinstance(ref, str) and ref.startswith(head):
+                out["$ref"] = "#/$defs/" + prefix + ref[len(head) :]
+        if ref == "#":  # the parameters themselves (a recursive model)
+            out["$ref"] = f"#/$defs/{prefix}root"
+        return out
+
+    if any(_has_root_ref(v) for v in local.values()) or _has_root_ref(params):
+        defs[prefix + "root"] = fix(params)
+    defs.update({prefix + k: fix(v) for k, v in local.items()})
+    return fix(params)
+
+
+def _has_root_ref(node: Any) -> bool:
+    if isinstance(node, list):
+        return any(_has_root_ref(v) for v in node)
+    if isinstance(node, dict):
+        return node.get("$ref") == "#" or any(_has_root_ref(v) for v in node.values())
+    return False
 
 
 def completion_request(req: CompletionRequest) -> o.GenerateRequest:
