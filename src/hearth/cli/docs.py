@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -114,11 +115,11 @@ def list_documents(
         console.print(f"collection {collection!r} has no documents")
         return
     console.print(f"{'ID':<17} {'CHUNKS':>6} {'PAGES':>5} {'BYTES':>10}  {'ADDED':<25} FILE")
-    names = [d.file for d in docs]
+    names = Counter(d.file for d in docs)
     for d in docs:
         pages = str(d.pages) if d.pages else "-"
         # Two documents of one file name (a/README.md, b/README.md) show where each came from.
-        shown = d.source if names.count(d.file) > 1 and d.source else d.file
+        shown = d.source if names[d.file] > 1 and d.source else d.file
         console.print(
             f"{d.id:<17} {d.chunks:>6} {pages:>5} {d.bytes:>10}  {d.added_at:<25} {escape(shown)}"
         )
