@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import math
 import os
 import re
@@ -208,6 +209,17 @@ class Settings:
             host, _, port_text = text.rpartition(":")
             return host or "127.0.0.1", int(port_text)
         return text or "127.0.0.1", DEFAULT_PORT
+
+    @property
+    def loopback_only(self) -> bool:
+        """Whether the server listens on this machine only (localhost, 127.0.0.1, ::1)."""
+        host = self.host_port[0]
+        if host.lower() == "localhost":
+            return True
+        try:
+            return ipaddress.ip_address(host).is_loopback
+        except ValueError:
+            return False
 
     @property
     def base_url(self) -> str:

@@ -75,60 +75,42 @@ def test_json_schema_output_validates(services: Any) -> None:
         jsonschema.validate(json.loads(text), schema)
 
 
-def test_generate_raw_and_stop(services: Any) -> None:
+def _raw(services: Any, prompt: str, **options: Any) -> tuple[str, list[Any]]:
+    """A greedy raw continuation of `prompt`: its text and its chunks."""
     req = GenerateRequest(
-        model=MODEL,
-        prompt="1, 2, 3, 4,",
-        raw=True,
-        options=Options(temperature=0, num_predict=20, stop=["7"]),
+        model=MODEL, prompt=prompt, raw=True, options=Options(temperature=0, **options)
     )
     chunks = list(services.engine.generate(req))
-    text = "".join(c.response for c in chunks)
+    return "".join(c.response for c in chunks), chunks
+
+
+def test_generate_raw_and_stop(services: Any) -> None:
+    text, chunks = _raw(services, "1, 2, 3, 4,", num_predict=20, stop=["7"])
     assert "5" in text and "7" not in text
     assert chunks[-1].done_reason == "stop" and chunks[-1].context
-    req.options = Options(temperature=0, num_predict=8, stop=[""])  # no stop, not "stop at once"
-    assert "".join(c.response for c in services.engine.generate(req)).strip()
+    # An empty stop string is no stop string, not "stop at once".
+    assert _raw(services, "1, 2, 3, 4,", num_predict=8, stop=[""])[0].strip()
 
 
 def test_num_predict_zero_is_no_limit_as_in_ollama(services: Any) -> None:
-    req = GenerateRequest(
-        model=MODEL,
-        prompt="1, 2, 3,",
-        raw=True,
-        options=Options(temperature=0, num_predict=0, stop=[","]),
-    )
-    chunks = list(services.engine.generate(req))
-    assert "".join(c.response for c in chunks).strip() == "4"  # not one token, not none
+    text, chunks = _raw(services, "1, 2, 3,", num_predict=0, stop=[","])
+    assert text.strip() == "4"  # not one token, not none
     assert chunks[-1].done_reason == "stop"
 
 
 def test_a_cut_off_answer_ends_at_a_whole_character(services: Any) -> None:
     # Chinese characters span several byte-level tokens: most limits fall mid-character.
     for n in range(1, 9):
-        req = GenerateRequest(
-            model=MODEL,
-            prompt="馬祖列島位於臺灣海峽",
-            raw=True,
-            options=Options(temperature=0, num_predict=n),
-        )
-        assert "\ufffd" not in "".join(c.response for c in services.engine.generate(req)), n
+        assert "\ufffd" not in _raw(services, "馬祖列島位於臺灣海峽", num_predict=n)[0], n
 
 
 def test_logit_bias_bans_a_token(services: Any) -> None:
-    def continuation(**extra: Any) -> str:
-        req = GenerateRequest(
-            model=MODEL,
-            prompt="1, 2, 3, 4,",
-            raw=True,
-            options=Options(temperature=0, num_predict=6, **extra),
-        )
-        return "".join(c.response for c in services.engine.generate(req))
-
-    assert "5" in continuation()
+    assert "5" in _raw(services, "1, 2, 3, 4,", num_predict=6)[0]
     five = services.engine.tokenize(MODEL, "5")
-    assert "5" not in continuation(logit_bias={t: -100 for t in five})
+    banned = {t: -100.0 for t in five}
+    assert "5" not in _raw(services, "1, 2, 3, 4,", num_predict=6, logit_bias=banned)[0]
     with pytest.raises(InvalidInput, match="token id 999999 is not in this model's vocabulary"):
-        continuation(logit_bias={999999: 5})
+        _raw(services, "1, 2, 3, 4,", num_predict=6, logit_bias={999999: 5.0})
 
 
 def test_prompt_over_context_is_a_clear_error(services: Any) -> None:

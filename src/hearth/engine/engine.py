@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import os
 import re
 import time
@@ -235,10 +234,11 @@ class Engine:
                 record = self.store.resolve(entry.name.removeprefix("embed:"))
             except HearthError:
                 continue
-            forever = _now() + timedelta(days=3650)
-            expires = forever if entry.users == 0 else None
-            if entry.expires_at and math.isfinite(entry.expires_at):
-                expires = min(datetime.fromtimestamp(min(entry.expires_at, 4e9), UTC), forever)
+            expires = (  # (finite: parse_duration turns NaN away and huge values into inf)
+                datetime.fromtimestamp(entry.expires_at, UTC)
+                if entry.expires_at
+                else (_now() + timedelta(days=3650) if entry.users == 0 else None)
+            )
             if entry.users:
                 expires = _now() + timedelta(seconds=min(entry.keep_alive, 10**8))
             ctx = entry.key[2] if len(entry.key) > 2 and isinstance(entry.key[2], int) else None
@@ -443,20 +443,13 @@ class Engine:
             events = runner.generate(
                 ids,
                 self._sampling(options, grammar, req),
-                max_tokens=self._max_tokens(options),
+                max_tokens=options.num_predict or -1,
                 stop=stop,
             )
             names = {t["function"]["name"] for t in tools} if tools else None
             yield from self._chat_chunks(
                 record, events, started, _load_ns(entry, started), tool_names=names
             )
-
-    @staticmethod
-    def _max_tokens(options: Options) -> int:
-        """num_predict as Ollama reads it: a limit when positive; -1, 0 or unset: none (but
-        the room left in the context)."""
-        n = options.num_predict
-        return -1 if n is None or n <= 0 else int(n)
 
     def _chat_chunks(
         self,
@@ -555,7 +548,7 @@ class Engine:
             events = runner.generate(
                 ids,
                 self._sampling(options, grammar, req),
-                max_tokens=self._max_tokens(options),
+                max_tokens=options.num_predict or -1,
                 stop=_stops(options),
             )
             try:

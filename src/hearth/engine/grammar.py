@@ -14,7 +14,7 @@ from llama_cpp.llama_grammar import JSON_GBNF, json_schema_to_gbnf
 
 from hearth.errors import InvalidInput
 
-__all__ = ["grammar_for_format", "unenforced_keywords"]
+__all__ = ["check_json_schema", "grammar_for_format", "unenforced_keywords"]
 
 log = logging.getLogger(__name__)
 
@@ -164,6 +164,16 @@ def unenforced_keywords(schema: Any, where: str = "") -> list[str]:
     return found
 
 
+def check_json_schema(schema: dict[str, Any], what: str) -> None:
+    """Raise InvalidInput "{what} is not a valid JSON schema at {where}: ..." for a schema
+    its own metaschema rejects."""
+    try:
+        jsonschema.validators.validator_for(schema).check_schema(schema)
+    except jsonschema.SchemaError as exc:
+        where = "/".join(str(p) for p in exc.absolute_path) or "(root)"
+        raise InvalidInput(f"{what} is not a valid JSON schema at {where}: {exc.message}") from exc
+
+
 def grammar_for_format(fmt: str | dict[str, Any] | None) -> str | None:
     """The GBNF grammar text for an Ollama `format`, or None for free text.
 
@@ -177,11 +187,7 @@ def grammar_for_format(fmt: str | dict[str, Any] | None) -> str | None:
         raise InvalidInput(f'invalid format {fmt!r}: use "json" or a JSON schema object')
     if not isinstance(fmt, dict):
         raise InvalidInput('invalid format: use "json" or a JSON schema object')
-    try:
-        jsonschema.validators.validator_for(fmt).check_schema(fmt)
-    except jsonschema.SchemaError as exc:
-        where = "/".join(str(p) for p in exc.path) or "(root)"
-        raise InvalidInput(f"format is not a valid JSON schema at {where}: {exc.message}") from exc
+    check_json_schema(fmt, "format")
     loose = unenforced_keywords(fmt)
     if loose:
         log.warning("format: not enforced while generating: %s", ", ".join(loose))

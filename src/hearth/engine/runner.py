@@ -304,7 +304,10 @@ class LlamaRunner:
         max_tokens: int = -1,
         stop: tuple[str, ...] = (),
     ) -> Iterator[SequenceEvent]:
-        """Queue one sequence and yield its events; closing the iterator cancels it."""
+        """Queue one sequence and yield its events; closing the iterator cancels it.
+
+        `max_tokens` as Ollama reads num_predict: a limit when positive; 0 or negative: none
+        but the room left in the context."""
         if not prompt:
             raise InvalidInput("the prompt is empty")
         outside = next((t for t in prompt if not 0 <= t < self.n_vocab), None)
@@ -326,7 +329,7 @@ class LlamaRunner:
                 "shorten the prompt or raise num_ctx (options.num_ctx, or PARAMETER num_ctx in a Modelfile)"
             )
         room = self.n_ctx - len(prompt)
-        max_tokens = room if max_tokens is None or max_tokens < 0 else min(max_tokens, room)
+        max_tokens = room if max_tokens is None or max_tokens <= 0 else min(max_tokens, room)
         seq = _Sequence(prompt=list(prompt), sampling=sampling, max_tokens=max_tokens, stop=stop)
         seq.sampler = self._make_sampler(sampling)  # raises InvalidInput for a bad grammar
         with self._lock:
@@ -545,10 +548,6 @@ class LlamaRunner:
                 continue
             if not seq.first_token_ns:
                 seq.first_token_ns = now
-            if len(seq.generated) >= seq.max_tokens:  # num_predict 0: the prompt is evaluated only
-                self._finish(seq, "length")
-                finished.append(seq)
-                continue
             assert seq.sampler is not None
             token = llama_cpp.llama_sampler_sample(seq.sampler.sampler, self.ctx.ctx, index)
             if seq.sampling.logprobs >= 0 and not llama_cpp.llama_vocab_is_eog(self.vocab, token):

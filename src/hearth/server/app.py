@@ -13,7 +13,6 @@ Regenerate the committed OpenAPI snapshot with:
 from __future__ import annotations
 
 import hmac
-import ipaddress
 import json
 import logging
 import re
@@ -322,19 +321,10 @@ class _BodyGuard:
 # Binding safety -----------------------------------------------------------------
 
 
-def _is_loopback(host: str) -> bool:
-    if host.lower() == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
 def check_bind(settings: Settings) -> None:
     """Refuse to listen beyond loopback without API keys (raises InvalidInput saying why)."""
     host, port = settings.host_port
-    if _is_loopback(host) or settings.api_keys:
+    if settings.loopback_only or settings.api_keys:
         return
     raise InvalidInput(
         f"refusing to listen on {host}:{port} without API keys: anyone who can reach this "

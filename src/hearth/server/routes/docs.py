@@ -6,7 +6,6 @@ worker thread. Errors are HearthErrors, rendered once by the app as `{"error": .
 
 from __future__ import annotations
 
-import ipaddress
 import json
 from typing import Any, TypeVar
 
@@ -163,20 +162,11 @@ async def add_documents(request: Request, name: str) -> AddResult:
     bad = [u for u in req.urls if not u.lower().startswith(("http://", "https://"))]
     if bad:
         raise InvalidInput(f"url {bad[0]!r} is not an http(s) URL")
-    host = request.app.state.services.settings.host_port[0]
-    local = _loopback(host)  # a team server (beyond loopback) does not fetch internal URLs
+    # A team server (beyond loopback) does not fetch URLs of its own network.
+    local = request.app.state.services.settings.loopback_only
     return await anyio.to_thread.run_sync(
         lambda: rag.add(req.urls, collection=name, local_network=local)
     )
-
-
-def _loopback(host: str) -> bool:
-    if host in ("localhost", ""):
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 @router.delete("/api/collections/{name}/documents/{doc_id}", summary="Remove a document")

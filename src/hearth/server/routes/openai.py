@@ -16,7 +16,6 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import anyio.to_thread
-import jsonschema
 import numpy as np
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
@@ -47,6 +46,7 @@ from hearth.api.openai import (
     ToolCallFunction,
     Usage,
 )
+from hearth.engine.grammar import check_json_schema
 from hearth.errors import HearthError, InvalidInput
 from hearth.server.routes.ollama import (
     chat_chunks,
@@ -132,13 +132,7 @@ def response_format(fmt: ResponseFormat | None) -> o.FormatSpec:
         raise InvalidInput(
             "invalid request: field 'response_format.json_schema.schema' is required for json_schema"
         )
-    try:
-        jsonschema.validators.validator_for(schema).check_schema(schema)
-    except jsonschema.SchemaError as exc:
-        where = "/".join(str(p) for p in exc.absolute_path) or "(root)"
-        raise InvalidInput(
-            f"invalid request: response_format.json_schema.schema is not a valid JSON schema at {where}: {exc.message}"
-        ) from exc
+    check_json_schema(schema, "invalid request: response_format.json_schema.schema")
     return schema
 
 
@@ -302,14 +296,9 @@ def _forced_call(req: ChatCompletionRequest) -> dict[str, Any] | None:
     calls = []
     for i, f in enumerate(chosen):
         parameters = f.parameters or {"type": "object"}
-        try:
-            jsonschema.validators.validator_for(parameters).check_schema(parameters)
-        except jsonschema.SchemaError as exc:
-            where = "/".join(str(p) for p in exc.absolute_path) or "(root)"
-            raise InvalidInput(
-                f"invalid request: field 'tools': the parameters of {f.name!r} are not a valid "
-                f"JSON schema at {where}: {exc.message}"
-            ) from exc
+        check_json_schema(
+            parameters, f"invalid request: field 'tools': the parameter schema of {f.name!r}"
+        )
         arguments = _lift_defs(parameters, f"t{i}_", defs)
         calls.append(
             {
